@@ -1,0 +1,3 @@
+// Package mgmtui serves Warren's management HTTP API (RabbitMQ-compatible),
+// Prometheus metrics and the embedded web UI.
+package mgmtui
