@@ -1,0 +1,28 @@
+# Warren's build. `make run` starts a broker with defaults; `make test` runs every test.
+GO      ?= go
+BIN     := bin
+GOFLAGS ?=
+
+.PHONY: all build run test vet unit compat bench clean
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./cmd/...
+
+run: build
+	./$(BIN)/warren
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -timeout 8m ./...
+
+# Every test: vet, the Go tests (which include the pika, rabbitmq-c and
+# amqp091-go suite compatibility tests when those tools are installed).
+test: vet unit
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is the broker's configuration. DefaultConfig returns one that runs
+// on a laptop with no setup; callers change the fields they care about.
+type Config struct {
+	// AMQPListen is the TCP address of the AMQP listener.
+	AMQPListen string
+	// DataDir holds the durable store.
+	DataDir string
+	// ChannelMax, FrameMax and Heartbeat are proposed in connection.tune.
+	ChannelMax uint16
+	FrameMax   uint32
+	Heartbeat  time.Duration
+	// MaxMessageSize is the largest message body accepted (RabbitMQ: 128 MiB).
+	MaxMessageSize uint64
+	// HandshakeTimeout bounds the time from accept to connection.open.
+	HandshakeTimeout time.Duration
+	// DefaultUser and DefaultPass create the first user (an administrator)
+	// with full permissions on DefaultVhost when the broker starts with no users.
+	DefaultUser  string
+	DefaultPass  string
+	DefaultVhost string
+	// LoopbackUsers may connect only from loopback addresses.
+	LoopbackUsers []string
+	// Logger receives the broker's structured log; nil discards.
+	Logger *slog.Logger
+	// Product and Version are announced in connection.start.
+	Product string
+	Version string
+}
+
+// DefaultConfig returns the defaults: AMQP on :5672, data under ./data,
+// guest/guest limited to loopback, the vhost "/".
+func DefaultConfig() Config {
+	return Config{
+		AMQPListen:       ":5672",
+		DataDir:          "./data",
+		ChannelMax:       2047,
+		FrameMax:         131072,
+		Heartbeat:        60 * time.Second,
+		MaxMessageSize:   128 << 20,
+		HandshakeTimeout: 10 * time.Second,
+		DefaultUser:      "guest",
+		DefaultPass:      "guest",
+		DefaultVhost:     "/",
+		LoopbackUsers:    []string{"guest"},
+		Product:          "Warren",
+		Version:          "0.1.0",
+	}
+}

@@ -1,0 +1,324 @@
+package broker
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/exchange"
+	"github.com/warrenmq/warren/queue"
+)
+
+// contentState assembles a basic.publish: the method, then a content
+// header, then body frames until the announced size is reached.
+type contentState struct {
+	phase      uint8 // 0: none, 1: header expected, 2: body expected
+	exchange   string
+	routingKey string
+	mandatory  bool
+	hdr        amqp.ContentHeader
+	body       []byte
+}
+
+const (
+	phaseNone uint8 = iota
+	phaseHeader
+	phaseBody
+)
+
+func (s *contentState) expecting() bool { return s.phase != phaseNone }
+
+// maxInitialBody caps the first allocation for a body; larger bodies grow as
+// their frames arrive, so a lying header cannot reserve memory it never sends.
+const maxInitialBody = 4 << 20
+
+func (ch *channel) onPublish(m *amqp.BasicPublish) error {
+	if m.Immediate {
+		return amqp.Errorf(amqp.NotImplemented, "immediate=true")
+	}
+	ch.content.phase = phaseHeader
+	ch.content.exchange = m.Exchange
+	ch.content.routingKey = m.RoutingKey
+	ch.content.mandatory = m.Mandatory
+	return nil
+}
+
+// onContent handles a header or body frame.
+func (ch *channel) onContent(f amqp.Frame) error {
+	s := &ch.content
+	switch {
+	case f.Type == amqp.FrameHeader && s.phase == phaseHeader:
+		if err := s.hdr.Decode(f.Payload); err != nil {
+			return err
+		}
+		if s.hdr.ClassID != amqp.ClassBasic {
+			return amqp.Errorf(amqp.FrameError, "content header for class %d, expected %d", s.hdr.ClassID, amqp.ClassBasic)
+		}
+		if max := ch.c.srv.cfg.MaxMessageSize; s.hdr.BodySize > max {
+			s.phase = phaseNone
+			return amqp.Errorf(amqp.PreconditionFailed, "message size %d is larger than configured max size %d", s.hdr.BodySize, max)
+		}
+		s.body = make([]byte, 0, min(s.hdr.BodySize, maxInitialBody))
+		if s.hdr.BodySize == 0 {
+			return ch.publishComplete()
+		}
+		s.phase = phaseBody
+		return nil
+	case f.Type == amqp.FrameBody && s.phase == phaseBody:
+		if uint64(len(s.body))+uint64(len(f.Payload)) > s.hdr.BodySize {
+			return amqp.Errorf(amqp.FrameError, "content body exceeds the %d bytes announced in the header", s.hdr.BodySize)
+		}
+		s.body = append(s.body, f.Payload...)
+		if uint64(len(s.body)) == s.hdr.BodySize {
+			return ch.publishComplete()
+		}
+		return nil
+	case f.Type == amqp.FrameHeader:
+		return amqp.Errorf(amqp.UnexpectedFrame, "expected method frame, got non method frame instead")
+	default:
+		if s.phase == phaseHeader {
+			return amqp.Errorf(amqp.UnexpectedFrame, "expected content header for class 60, got non content header frame instead")
+		}
+		return amqp.Errorf(amqp.UnexpectedFrame, "expected method frame, got non method frame instead")
+	}
+}
+
+// publishComplete runs a fully received basic.publish.
+func (ch *channel) publishComplete() error {
+	s := &ch.content
+	s.phase = phaseNone
+	body := s.body
+	s.body = nil
+	v := ch.vhost()
+	if err := ch.c.check(AccessWrite, "exchange", s.exchange); err != nil {
+		return err
+	}
+	ex := v.Exchange(s.exchange)
+	if ex == nil {
+		return v.notFoundExchange(s.exchange)
+	}
+	if ex.Internal {
+		return amqp.Errorf(amqp.AccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", s.exchange, v.name)
+	}
+	props := s.hdr.Properties
+	s.hdr.Properties = amqp.Properties{}
+	if props.UserID != "" && props.UserID != ch.c.user.Name {
+		return amqp.Errorf(amqp.PreconditionFailed, "user_id property set to '%s' but authenticated user was '%s'", props.UserID, ch.c.user.Name)
+	}
+	if props.Expiration != "" {
+		if _, err := queue.ParseExpiration(props.Expiration); err != nil {
+			return err
+		}
+	}
+	if props.ReplyTo == replyToQueue {
+		addr, err := ch.replyToAddress()
+		if err != nil {
+			return err
+		}
+		props.ReplyTo = addr
+	}
+	msg := &queue.Message{
+		ID:         ch.c.srv.nextMsgID.Add(1),
+		Exchange:   s.exchange,
+		RoutingKey: s.routingKey,
+		Properties: props,
+		Body:       body,
+	}
+	if ch.tx != nil {
+		ch.tx.publish(ex, msg, s.mandatory)
+		return nil
+	}
+	var seq uint64
+	if ch.confirms != nil {
+		seq = ch.confirms.next()
+	}
+	ch.enqueue(ex, msg, s.mandatory, seq)
+	return nil
+}
+
+// enqueue routes msg from ex into its queues. seq is the publisher-confirm
+// sequence number (0 without confirms).
+func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory bool, seq uint64) {
+	srv := ch.c.srv
+	v := ch.vhost()
+	if ex.Name == "" && isReplyToAddress(msg.RoutingKey) {
+		delivered := srv.replyTo.deliver(msg)
+		if !delivered && mandatory {
+			ch.sendReturn(msg, amqp.NoRoute, "NO_ROUTE")
+		}
+		ch.confirm(seq, true)
+		return
+	}
+	queues := v.route(&ch.router, ex, msg, nil)
+	if len(queues) == 0 {
+		if mandatory {
+			ch.sendReturn(msg, amqp.NoRoute, "NO_ROUTE")
+		}
+		ch.confirm(seq, true)
+		return
+	}
+	msg = stripBCC(msg)
+	var outcome *publishOutcome
+	if seq != 0 {
+		outcome = &publishOutcome{ch: ch, seq: seq}
+		outcome.pending.Store(1)
+	}
+	srv.persistMessage(msg, queues, outcome)
+	rejected := false
+	for _, q := range queues {
+		if q.Publish(msg) == queue.Rejected {
+			rejected = true
+			srv.unpersistRejected(q, msg)
+		}
+	}
+	if outcome != nil {
+		if rejected {
+			outcome.nack.Store(true)
+		}
+		outcome.done()
+	}
+}
+
+// publishOutcome resolves one confirm once every part of the publish
+// (enqueueing, and the group commit when the message is durable) is done.
+type publishOutcome struct {
+	ch      *channel
+	seq     uint64
+	pending atomic.Int32
+	nack    atomic.Bool
+}
+
+func (o *publishOutcome) done() {
+	if o.pending.Add(-1) == 0 {
+		o.ch.confirm(o.seq, !o.nack.Load())
+	}
+}
+
+// confirm resolves a publisher-confirm sequence number (0: not in confirm mode).
+func (ch *channel) confirm(seq uint64, ack bool) {
+	if seq != 0 {
+		ch.confirms.resolve(seq, ack)
+	}
+}
+
+// sendReturn sends basic.return for an unroutable mandatory message.
+func (ch *channel) sendReturn(msg *queue.Message, code uint16, text string) {
+	ch.c.out.content(ch.id, &amqp.BasicReturn{ReplyCode: code, ReplyText: text, Exchange: msg.Exchange, RoutingKey: msg.RoutingKey}, &msg.Properties, msg.Body)
+}
+
+// stripBCC returns msg without its BCC header (a copy when it had one).
+func stripBCC(msg *queue.Message) *queue.Message {
+	if _, ok := msg.Properties.Headers["BCC"]; !ok {
+		return msg
+	}
+	c := *msg
+	h := make(amqp.Table, len(msg.Properties.Headers))
+	for k, v := range msg.Properties.Headers {
+		if k != "BCC" {
+			h[k] = v
+		}
+	}
+	c.Properties.Headers = h
+	return &c
+}
+
+// route returns the queues msg reaches from ex, each once, following CC and
+// BCC headers and alternate exchanges.
+func (v *Vhost) route(r *exchange.Router, ex *exchange.Exchange, msg *queue.Message, out []*Queue) []*Queue {
+	out = v.routeKey(r, ex, msg.RoutingKey, msg.Properties.Headers, out)
+	if h := msg.Properties.Headers; h != nil {
+		for _, hk := range [...]string{"CC", "BCC"} {
+			if keys, ok := h[hk].([]any); ok {
+				for _, k := range keys {
+					if s, ok := k.(string); ok {
+						out = v.routeKey(r, ex, s, h, out)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// maxAlternateHops bounds chains of alternate exchanges.
+const maxAlternateHops = 8
+
+func (v *Vhost) routeKey(r *exchange.Router, ex *exchange.Exchange, key string, headers amqp.Table, out []*Queue) []*Queue {
+	for hop := 0; ex != nil && hop < maxAlternateHops; hop++ {
+		before := len(out)
+		if ex.Name == "" {
+			if q := v.Queue(key); q != nil {
+				out = appendQueue(out, q)
+			}
+		} else {
+			for _, name := range r.Route(ex, v.Exchange, key, headers) {
+				if q := v.Queue(name); q != nil {
+					out = appendQueue(out, q)
+				}
+			}
+		}
+		if len(out) > before {
+			return out
+		}
+		ex = v.alternateExchange(ex)
+	}
+	return out
+}
+
+// alternateExchange returns ex's alternate exchange, or nil.
+func (v *Vhost) alternateExchange(ex *exchange.Exchange) *exchange.Exchange {
+	name, ok := ex.Args["alternate-exchange"].(string)
+	if !ok || name == ex.Name {
+		return nil
+	}
+	return v.Exchange(name)
+}
+
+func appendQueue(out []*Queue, q *Queue) []*Queue {
+	for _, x := range out {
+		if x == q {
+			return out
+		}
+	}
+	return append(out, q)
+}
+
+// deadLetter republishes messages a queue dead-lettered to its DLX.
+func (s *Server) deadLetter(v *Vhost, q *Queue, dead []queue.DeadLetter) {
+	cfg := q.Config()
+	dlx := v.Exchange(cfg.DeadLetterExchange)
+	if dlx == nil {
+		return // RabbitMQ drops dead letters whose DLX does not exist
+	}
+	r := s.routers.Get().(*exchange.Router)
+	defer s.routers.Put(r)
+	now := time.Now()
+	for _, d := range dead {
+		key := d.Message.RoutingKey
+		if cfg.HasDeadLetterRoutingKey {
+			key = cfg.DeadLetterRoutingKey
+		}
+		msg := queue.DeadLetterCopy(d.Message, q.Name(), d.Reason, now, s.nextMsgID.Add(1), key)
+		var targets []*Queue
+		if cfg.HasDeadLetterRoutingKey {
+			targets = v.routeKey(r, dlx, key, msg.Properties.Headers, nil)
+		} else {
+			targets = v.route(r, dlx, msg, nil)
+		}
+		kept := targets[:0]
+		for _, t := range targets {
+			if !queue.DeadLetterCycle(msg, t.Name()) {
+				kept = append(kept, t)
+			}
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		s.persistMessage(msg, kept, nil)
+		for _, t := range kept {
+			if t.Publish(msg) == queue.Rejected {
+				s.unpersistRejected(t, msg)
+			}
+		}
+	}
+}

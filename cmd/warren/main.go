@@ -1,0 +1,126 @@
+// Command warren is the Warren AMQP 0-9-1 broker.
+//
+// Settings come from flags, then WARREN_* environment variables (for
+// example WARREN_AMQP_LISTEN), then defaults; flags win.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only on --pprof
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warrenmq/warren/broker"
+	"github.com/warrenmq/warren/store"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "warren:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command-line settings.
+type options struct {
+	amqpListen string
+	mgmtListen string
+	dataDir    string
+	logLevel   string
+	pprof      string
+}
+
+// envOr returns the WARREN_<name> environment variable, or def.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv("WARREN_" + name); ok {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string) (options, error) {
+	def := broker.DefaultConfig()
+	var o options
+	fs := flag.NewFlagSet("warren", flag.ContinueOnError)
+	fs.StringVar(&o.amqpListen, "amqp-listen", envOr("AMQP_LISTEN", def.AMQPListen), "AMQP listen address (WARREN_AMQP_LISTEN)")
+	fs.StringVar(&o.mgmtListen, "mgmt-listen", envOr("MGMT_LISTEN", ":15672"), "management HTTP listen address, empty to disable (WARREN_MGMT_LISTEN)")
+	fs.StringVar(&o.dataDir, "data-dir", envOr("DATA_DIR", def.DataDir), "data directory (WARREN_DATA_DIR)")
+	fs.StringVar(&o.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (WARREN_LOG_LEVEL)")
+	fs.StringVar(&o.pprof, "pprof", envOr("PPROF", ""), "listen address for net/http/pprof, empty to disable (WARREN_PPROF)")
+	return o, fs.Parse(args)
+}
+
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToLower(o.logLevel))); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg := broker.DefaultConfig()
+	cfg.AMQPListen = o.amqpListen
+	cfg.DataDir = o.dataDir
+	cfg.Logger = log
+
+	sopts := store.DefaultOptions()
+	sopts.Logger = log
+	st, err := store.Open(cfg.DataDir, sopts)
+	if err != nil {
+		return err
+	}
+	srv, err := broker.New(cfg, st)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.AMQPListen)
+	if err != nil {
+		srv.Close(context.Background())
+		return fmt.Errorf("listen amqp %s: %w", cfg.AMQPListen, err)
+	}
+	if o.pprof != "" {
+		go func() {
+			log.Info("pprof listening", "addr", o.pprof)
+			if err := http.ListenAndServe(o.pprof, nil); err != nil {
+				log.Error("pprof server failed", "err", err)
+			}
+		}()
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("warren started", "amqp", ln.Addr().String(), "data_dir", cfg.DataDir)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-serveErr:
+		if err != nil {
+			log.Error("amqp listener failed", "err", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
