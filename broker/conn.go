@@ -54,7 +54,7 @@ type conn struct {
 	closeOnce  sync.Once
 	done       chan struct{} // closed when the connection is torn down
 	writerDone chan struct{} // closed when the writer has flushed and stopped; nil before it starts
-	wrote     atomic.Bool   // the writer wrote since the last heartbeat tick
+	wrote      atomic.Bool   // the writer wrote since the last heartbeat tick
 
 	mu        sync.Mutex // guards exclusive
 	exclusive map[*Queue]struct{}

@@ -84,10 +84,16 @@ func TestExclusiveQueueIsLockedAndGoesWithItsConnection(t *testing.T) {
 
 	other := dial(t, f.b.URL)
 	for name, do := range map[string]func(ch *rmq.Channel) error{
-		"declare": func(ch *rmq.Channel) error { _, err := ch.QueueDeclare("excl", false, false, true, false, nil); return err },
-		"consume": func(ch *rmq.Channel) error { _, err := ch.Consume("excl", "", false, false, false, false, nil); return err },
-		"delete":  func(ch *rmq.Channel) error { _, err := ch.QueueDelete("excl", false, false, false); return err },
-		"purge":   func(ch *rmq.Channel) error { _, err := ch.QueuePurge("excl", false); return err },
+		"declare": func(ch *rmq.Channel) error {
+			_, err := ch.QueueDeclare("excl", false, false, true, false, nil)
+			return err
+		},
+		"consume": func(ch *rmq.Channel) error {
+			_, err := ch.Consume("excl", "", false, false, false, false, nil)
+			return err
+		},
+		"delete": func(ch *rmq.Channel) error { _, err := ch.QueueDelete("excl", false, false, false); return err },
+		"purge":  func(ch *rmq.Channel) error { _, err := ch.QueuePurge("excl", false); return err },
 	} {
 		t.Run(name, func(t *testing.T) {
 			expectCode(t, do(openChannel(t, other)), amqp.ResourceLocked)

@@ -115,10 +115,10 @@ func (v *Vhost) notFoundQueue(name string) *amqp.Error {
 
 // ExchangeSpec is what exchange.declare asks for.
 type ExchangeSpec struct {
-	Name                         string
-	Kind                         string
+	Name                          string
+	Kind                          string
 	Durable, AutoDelete, Internal bool
-	Args                         amqp.Table
+	Args                          amqp.Table
 }
 
 // DeclareExchange creates an exchange or checks that an existing one is equivalent.
