@@ -1,0 +1,261 @@
+package queue
+
+import "math/bits"
+
+// readyStore holds a queue's ready entries: one sub-queue per priority level
+// (a single level without priorities), served highest level first, each in
+// seq order. Entries published go to the back of their level; requeued ones
+// go back to their original position. It is a small type of its own so that
+// a paging implementation can replace it.
+type readyStore struct {
+	levels   []readyLevel // indexed by priority
+	nonEmpty [4]uint64    // bit p set when levels[p] has entries
+	count    int
+	bytes    int64
+	expiring int // entries with a deadline
+}
+
+// readyLevel is one priority level: entries in publish order, merged with a
+// min-heap (by seq) of the requeued ones.
+type readyLevel struct {
+	fifo     entryRing
+	requeued entryHeap
+}
+
+func newReadyStore(maxPriority uint8) readyStore {
+	return readyStore{levels: make([]readyLevel, int(maxPriority)+1)}
+}
+
+func (r *readyStore) len() int { return r.count }
+
+// push adds a newly published entry at the back of its level.
+func (r *readyStore) push(e *Entry) {
+	r.levels[e.priority].fifo.pushBack(e)
+	r.added(e)
+}
+
+// pushRequeued puts a requeued entry back at its original position.
+func (r *readyStore) pushRequeued(e *Entry) {
+	r.levels[e.priority].requeued.push(e)
+	r.added(e)
+}
+
+func (r *readyStore) added(e *Entry) {
+	r.nonEmpty[e.priority>>6] |= 1 << (e.priority & 63)
+	r.count++
+	r.bytes += int64(e.msg.Size())
+	if e.expiresAt != noDeadline {
+		r.expiring++
+	}
+}
+
+// topLevel is the highest non-empty priority level, or -1.
+func (r *readyStore) topLevel() int {
+	for w := len(r.nonEmpty) - 1; w >= 0; w-- {
+		if r.nonEmpty[w] != 0 {
+			return w*64 + 63 - bits.LeadingZeros64(r.nonEmpty[w])
+		}
+	}
+	return -1
+}
+
+// peek returns the next entry to deliver, or nil.
+func (r *readyStore) peek() *Entry {
+	p := r.topLevel()
+	if p < 0 {
+		return nil
+	}
+	return r.levels[p].peek()
+}
+
+// pop removes and returns the next entry to deliver, or nil.
+func (r *readyStore) pop() *Entry {
+	p := r.topLevel()
+	if p < 0 {
+		return nil
+	}
+	return r.popLevel(p)
+}
+
+func (r *readyStore) popLevel(p int) *Entry {
+	l := &r.levels[p]
+	e := l.pop()
+	if l.fifo.n == 0 && len(l.requeued) == 0 {
+		r.nonEmpty[p>>6] &^= 1 << (p & 63)
+	}
+	r.count--
+	r.bytes -= int64(e.msg.Size())
+	if e.expiresAt != noDeadline {
+		r.expiring--
+	}
+	return e
+}
+
+// eachLevel calls fn with each non-empty level, highest first, until it
+// returns false. fn may empty the level it is given.
+func (r *readyStore) eachLevel(fn func(p int) bool) {
+	for w := len(r.nonEmpty) - 1; w >= 0; w-- {
+		word := r.nonEmpty[w]
+		for word != 0 {
+			b := 63 - bits.LeadingZeros64(word)
+			word &^= 1 << b
+			if !fn(w*64 + b) {
+				return
+			}
+		}
+	}
+}
+
+// expireHeads removes, from the head of every level, the entries whose
+// deadline is at or before now, and passes them to fn. As in RabbitMQ's
+// classic queues only heads expire: an entry behind one with a later
+// deadline waits.
+func (r *readyStore) expireHeads(now int64, fn func(*Entry)) {
+	if r.expiring == 0 {
+		return
+	}
+	r.eachLevel(func(p int) bool {
+		for {
+			h := r.levels[p].peek()
+			if h == nil || h.expiresAt > now {
+				return true
+			}
+			fn(r.popLevel(p))
+		}
+	})
+}
+
+// nextDeadline is the earliest deadline among the level heads, or
+// noDeadline.
+func (r *readyStore) nextDeadline() int64 {
+	next := int64(noDeadline)
+	if r.expiring == 0 {
+		return next
+	}
+	r.eachLevel(func(p int) bool {
+		if h := r.levels[p].peek(); h.expiresAt < next {
+			next = h.expiresAt
+		}
+		return true
+	})
+	return next
+}
+
+// drain removes every entry, passing each to fn, highest level first.
+func (r *readyStore) drain(fn func(*Entry)) {
+	r.eachLevel(func(p int) bool {
+		for r.levels[p].peek() != nil {
+			fn(r.popLevel(p))
+		}
+		return true
+	})
+}
+
+func (l *readyLevel) peek() *Entry {
+	f := l.fifo.front()
+	if len(l.requeued) > 0 && (f == nil || l.requeued[0].seq < f.seq) {
+		return l.requeued[0]
+	}
+	return f
+}
+
+func (l *readyLevel) pop() *Entry {
+	f := l.fifo.front()
+	if len(l.requeued) > 0 && (f == nil || l.requeued[0].seq < f.seq) {
+		return l.requeued.pop()
+	}
+	return l.fifo.popFront()
+}
+
+// entryRing is a growable ring buffer of entries (a FIFO).
+type entryRing struct {
+	buf  []*Entry // len is a power of two, or zero
+	head int
+	n    int
+}
+
+// minRingShrink is the capacity below which a ring is never shrunk.
+const minRingShrink = 64
+
+func (q *entryRing) pushBack(e *Entry) {
+	if q.n == len(q.buf) {
+		q.resize(max(2*len(q.buf), 8))
+	}
+	q.buf[(q.head+q.n)&(len(q.buf)-1)] = e
+	q.n++
+}
+
+func (q *entryRing) front() *Entry {
+	if q.n == 0 {
+		return nil
+	}
+	return q.buf[q.head]
+}
+
+func (q *entryRing) popFront() *Entry {
+	if q.n == 0 {
+		return nil
+	}
+	e := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) & (len(q.buf) - 1)
+	q.n--
+	if len(q.buf) > minRingShrink && q.n < len(q.buf)/4 {
+		q.resize(len(q.buf) / 2)
+	}
+	return e
+}
+
+func (q *entryRing) resize(size int) {
+	buf := make([]*Entry, size)
+	for i := 0; i < q.n; i++ {
+		buf[i] = q.buf[(q.head+i)&(len(q.buf)-1)]
+	}
+	q.buf, q.head = buf, 0
+}
+
+// entryHeap is a min-heap of entries by seq.
+type entryHeap []*Entry
+
+func (h *entryHeap) push(e *Entry) {
+	*h = append(*h, e)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if s[parent].seq <= s[i].seq {
+			break
+		}
+		s[parent], s[i] = s[i], s[parent]
+		i = parent
+	}
+}
+
+func (h *entryHeap) pop() *Entry {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s[last] = nil
+	s = s[:last]
+	i := 0
+	for {
+		smallest, l, r := i, 2*i+1, 2*i+2
+		if l < len(s) && s[l].seq < s[smallest].seq {
+			smallest = l
+		}
+		if r < len(s) && s[r].seq < s[smallest].seq {
+			smallest = r
+		}
+		if smallest == i {
+			break
+		}
+		s[i], s[smallest] = s[smallest], s[i]
+		i = smallest
+	}
+	if len(s) == 0 && cap(s) > minRingShrink {
+		s = nil // release a large backing array once empty
+	}
+	*h = s
+	return top
+}
