@@ -38,7 +38,7 @@ func (q *Queue) offer(e *Entry, fx *effects) bool {
 		if cs == nil {
 			return false
 		}
-		if cs.c.Deliver(e, e.redelivered) {
+		if cs.c.Deliver(e, e.redelivered.Load()) {
 			q.consumers.served(cs)
 			q.delivered(e, cs, fx)
 			return true
@@ -64,7 +64,7 @@ func (q *Queue) dispatch(fx *effects) {
 		if cs == nil {
 			return
 		}
-		if !cs.c.Deliver(e, e.redelivered) {
+		if !cs.c.Deliver(e, e.redelivered.Load()) {
 			q.consumers.block(cs)
 			continue
 		}
@@ -76,7 +76,7 @@ func (q *Queue) dispatch(fx *effects) {
 
 // delivered records that cs took e.
 func (q *Queue) delivered(e *Entry, cs *consumerState, fx *effects) {
-	e.deliveryCount++
+	e.deliveryCount.Add(1)
 	if cs.opts.NoAck {
 		e.state = entryDone
 		q.removed(fx, e.msg)

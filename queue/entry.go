@@ -1,6 +1,9 @@
 package queue
 
-import "math"
+import (
+	"math"
+	"sync/atomic"
+)
 
 // noDeadline is the expiresAt of an entry without TTL.
 const noDeadline = math.MaxInt64
@@ -26,11 +29,13 @@ type Entry struct {
 	seq       uint64 // per-queue publish order; the original position for requeue
 	expiresAt int64  // deadline on the queue's clock, or noDeadline
 
-	// Guarded by the queue's mutex.
-	deliveryCount uint32
-	priority      uint8
-	state         entryState
-	redelivered   bool
+	// Written under the queue's mutex; atomic so that the accessors need
+	// not take it (they may be called from inside Consumer.Deliver).
+	deliveryCount atomic.Uint32
+	redelivered   atomic.Bool
+
+	priority uint8      // level in the ready store
+	state    entryState // guarded by the queue's mutex
 }
 
 // Message returns the entry's message.
@@ -39,23 +44,13 @@ func (e *Entry) Message() *Message { return e.msg }
 // Queue returns the queue the entry belongs to.
 func (e *Entry) Queue() *Queue { return e.queue }
 
-// Redelivered reports whether the message was delivered before (requeued, or
-// restored as delivered). It takes the queue's lock; inside Consumer.Deliver
-// use the redelivered argument instead.
-func (e *Entry) Redelivered() bool {
-	e.queue.mu.Lock()
-	defer e.queue.mu.Unlock()
-	return e.redelivered
-}
+// Redelivered reports whether the message was delivered before: requeued,
+// or restored as delivered.
+func (e *Entry) Redelivered() bool { return e.redelivered.Load() }
 
 // DeliveryCount is the number of times the message was handed to a
-// consumer or to Get from this queue since it was published or restored. It
-// takes the queue's lock.
-func (e *Entry) DeliveryCount() int {
-	e.queue.mu.Lock()
-	defer e.queue.mu.Unlock()
-	return int(e.deliveryCount)
-}
+// consumer or to Get from this queue since it was published or restored.
+func (e *Entry) DeliveryCount() int { return int(e.deliveryCount.Load()) }
 
 // entryList is an intrusive doubly linked list of entries (the unacked ones),
 // O(1) to add and remove without allocating.

@@ -158,7 +158,7 @@ func (q *Queue) Restore(m *Message, redelivered bool) {
 	if !q.deleted {
 		now := q.now()
 		e := q.newEntry(m, q.deadline(m, now))
-		e.redelivered = redelivered
+		e.redelivered.Store(redelivered)
 		q.ready.push(e)
 		q.expireHeads(now, &fx)
 		q.dispatch(&fx)
@@ -245,7 +245,7 @@ func (q *Queue) Get(noAck bool) (e *Entry, remaining int, ok bool) {
 	}
 	e = q.ready.pop()
 	if e != nil {
-		e.deliveryCount++
+		e.deliveryCount.Add(1)
 		if noAck {
 			e.state = entryDone
 			q.removed(&fx, e.msg)
@@ -300,7 +300,7 @@ func (q *Queue) Requeue(entries []*Entry) {
 	for _, e := range entries {
 		if q.takeUnacked(e) {
 			e.state = entryReady
-			e.redelivered = true
+			e.redelivered.Store(true)
 			q.ready.pushRequeued(e)
 			n++
 		}
