@@ -52,18 +52,17 @@ func (q *Queue) dispatch(fx *effects) {
 	if q.consumers.linked == 0 || q.ready.len() == 0 {
 		return
 	}
+	var now int64
 	if q.ready.expiring > 0 {
-		q.expireHeads(q.now(), fx)
+		now = q.now()
+		q.expireHeads(now, fx)
 	}
-	for {
-		e := q.ready.peek()
-		if e == nil {
-			return
-		}
+	for q.ready.len() > 0 {
 		cs := q.consumers.next()
 		if cs == nil {
-			return
+			break
 		}
+		e := q.ready.peek()
 		if !cs.c.Deliver(e, e.redelivered.Load()) {
 			q.consumers.block(cs)
 			continue
@@ -71,6 +70,9 @@ func (q *Queue) dispatch(fx *effects) {
 		q.ready.pop()
 		q.consumers.served(cs)
 		q.delivered(e, cs, fx)
+	}
+	if q.ready.expiring > 0 {
+		q.armTTL(now) // the new heads may be due earlier
 	}
 }
 

@@ -20,8 +20,9 @@ type Hooks struct {
 	// Removed receives messages that left the queue for good: acked,
 	// rejected, expired, dropped, purged, deleted with the queue, or
 	// delivered to a no-ack consumer or by a no-ack Get. The broker uses it
-	// to delete persistent messages from the store. msgs is only valid
-	// during the call: the queue reuses it.
+	// to delete persistent messages from the store. A publish the queue
+	// refused (PublishResult Rejected) never entered it and is not
+	// reported. msgs is only valid during the call: the queue reuses it.
 	Removed func(q *Queue, msgs []*Message)
 }
 

@@ -139,9 +139,9 @@ func (q *Queue) publishLocked(m *Message, fx *effects) PublishResult {
 	if q.hasLengthLimit && q.cfg.Overflow == DropHead {
 		q.dropHeadOverflow(fx)
 	}
-	if deadline != noDeadline {
+	if q.ready.expiring > 0 { // then now was read above
 		q.expireHeads(now, fx) // a TTL of 0 expires at once when undelivered
-		q.armTTL(now)
+		q.armTTL(now)          // the head may have changed
 	}
 	return Accepted
 }
@@ -240,8 +240,10 @@ func (q *Queue) Get(noAck bool) (e *Entry, remaining int, ok bool) {
 		return nil, 0, false
 	}
 	q.touchLocked()
+	var now int64
 	if q.ready.expiring > 0 {
-		q.expireHeads(q.now(), &fx)
+		now = q.now()
+		q.expireHeads(now, &fx)
 	}
 	e = q.ready.pop()
 	if e != nil {
@@ -253,6 +255,9 @@ func (q *Queue) Get(noAck bool) (e *Entry, remaining int, ok bool) {
 			e.state = entryUnacked
 			q.unacked.pushBack(e)
 		}
+	}
+	if q.ready.expiring > 0 {
+		q.armTTL(now) // the new head may be due earlier
 	}
 	remaining = q.ready.len()
 	q.mu.Unlock()

@@ -221,3 +221,46 @@ func TestTouchAndGetPostponeExpiry(t *testing.T) {
 		t.Fatal("Expired did not fire once unused")
 	}
 }
+
+func TestNewHeadWithEarlierDeadlineExpiresPromptly(t *testing.T) {
+	tests := []struct {
+		name   string
+		expose func(q *Queue)
+	}{
+		{"after get", func(q *Queue) { q.Get(false) }},
+		{"after delivery", func(q *Queue) { q.AddConsumer(newConsumer("c", 1), ConsumerOptions{}) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRecorder()
+			q := ttlQueue(t, -1, r)
+			start := time.Now()
+			q.Publish(msgWith("long", amqp.Properties{Expiration: "100000"}))
+			q.Publish(msgWith("short", amqp.Properties{Expiration: "20"}))
+			tt.expose(q)
+			d := r.waitDead(t, 5*time.Second)
+			if elapsed := time.Since(start); string(d.Message.Body) != "short" || elapsed > 20*time.Millisecond+promptly {
+				t.Fatalf("dead letter %s after %v, want short after about 20ms", d.Message.Body, elapsed)
+			}
+		})
+	}
+}
+
+func TestDropHeadExposingEarlierDeadlineExpiresPromptly(t *testing.T) {
+	r := newRecorder()
+	cfg := DefaultConfig("q")
+	cfg.MaxLength = 2
+	cfg.HasDeadLetterExchange = true
+	q := newTestQueue(t, cfg, r)
+	start := time.Now()
+	q.Publish(msgWith("long", amqp.Properties{Expiration: "100000"}))
+	q.Publish(msgWith("short", amqp.Properties{Expiration: "20"}))
+	q.Publish(msg("third")) // drops "long" from the head
+	if d := r.waitDead(t, time.Second); string(d.Message.Body) != "long" || d.Reason != ReasonMaxLen {
+		t.Fatalf("first dead letter %s:%s, want long:maxlen", d.Message.Body, d.Reason)
+	}
+	d := r.waitDead(t, 5*time.Second)
+	if elapsed := time.Since(start); string(d.Message.Body) != "short" || elapsed > 20*time.Millisecond+promptly {
+		t.Fatalf("dead letter %s after %v, want short after about 20ms", d.Message.Body, elapsed)
+	}
+}
