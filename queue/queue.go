@@ -38,24 +38,25 @@ type Queue struct {
 
 	removedPool sync.Pool // *[]*Message batches for the Removed hook
 
-	mu        sync.Mutex
+	// Derived from cfg in New.
+	messageTTL     int64 // nanoseconds, or -1
+	expiresNanos   int64 // x-expires in nanoseconds, or 0
+	hasLengthLimit bool
+
+	mu        sync.Mutex // guards everything below
 	ready     readyStore
 	unacked   entryList
 	consumers consumerSet
 	seq       uint64
 	deleted   bool
-	consumed  bool // ever had a consumer
 
-	ttlTimer    *time.Timer
-	ttlArmedFor int64 // deadline the TTL timer is set for, or noDeadline
+	ttlTimer    *time.Timer // message TTL, created on first use
+	ttlArmedFor int64       // deadline the TTL timer is set for, or noDeadline
 
-	expiryTimer    *time.Timer
-	expiryArmed    bool
-	lastUsed       int64 // for x-expires, on the queue's clock
-	expiredFired   bool
-	expiresNanos   int64
-	messageTTL     int64 // nanoseconds, or -1
-	hasLengthLimit bool
+	expiryTimer  *time.Timer // x-expires
+	expiryArmed  bool
+	lastUsed     int64 // last use, on the queue's clock
+	expiredFired bool
 }
 
 // New returns a queue with the given configuration and hooks. A queue with
@@ -184,7 +185,6 @@ func (q *Queue) AddConsumer(c Consumer, opts ConsumerOptions) error {
 		q.mu.Unlock()
 		return err
 	}
-	q.consumed = true
 	q.dispatch(&fx)
 	q.mu.Unlock()
 	fx.run(q)
