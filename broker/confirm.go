@@ -95,6 +95,9 @@ func (ch *channel) onConfirmSelect(m *amqp.ConfirmSelect) error {
 	}
 	if ch.confirms == nil {
 		ch.confirms = newConfirmTracker(ch)
+		ch.mu.Lock()
+		ch.confirmInfo = true
+		ch.mu.Unlock()
 	}
 	if !m.Nowait {
 		ch.send(&amqp.ConfirmSelectOk{})

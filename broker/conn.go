@@ -50,6 +50,7 @@ type conn struct {
 
 	outboxWasFull atomic.Bool // a no-ack consumer was held back by a full outbox
 
+	opened     atomic.Bool // the handshake completed: the fields above are set
 	closing    atomic.Bool // we sent connection.close and wait for close-ok
 	closeOnce  sync.Once
 	done       chan struct{} // closed when the connection is torn down
@@ -124,6 +125,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.nc.SetDeadline(time.Time{})
+	c.opened.Store(true)
 	c.log.Info("connection opened", "user", c.user.Name, "vhost", c.vhost.name)
 	c.readLoop()
 }

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/warrenmq/warren/amqp"
@@ -154,6 +156,9 @@ func (ch *channel) onQos(m *amqp.BasicQos) error {
 		}
 	} else {
 		ch.prefetch = int(m.PrefetchCount)
+		ch.mu.Lock()
+		ch.prefetchInfo = ch.prefetch
+		ch.mu.Unlock()
 	}
 	ch.send(&amqp.BasicQosOk{})
 	return nil
@@ -174,6 +179,10 @@ func (ch *channel) onConsume(m *amqp.BasicConsume) error {
 	if err != nil {
 		return err
 	}
+	priority, err := queue.ParseConsumeArguments(ch.vhost().name, name, m.Arguments)
+	if err != nil {
+		return err
+	}
 	tag := m.ConsumerTag
 	if tag == "" {
 		tag = serverName("amq.ctag-")
@@ -186,14 +195,15 @@ func (ch *channel) onConsume(m *amqp.BasicConsume) error {
 	c := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, exclusive: m.Exclusive, prefetch: ch.prefetch}
 	ch.consumers[tag] = c
 	ch.mu.Unlock()
-	priority, err := consumerPriority(m.Arguments)
-	if err != nil {
-		ch.dropConsumer(tag)
-		return err
-	}
 	if err := q.AddConsumer(c, queue.ConsumerOptions{NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority}); err != nil {
 		ch.dropConsumer(tag)
-		return amqp.Errorf(amqp.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", name, ch.vhost().name)
+		switch {
+		case errors.Is(err, queue.ErrExclusiveConsumer):
+			return amqp.Errorf(amqp.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", name, ch.vhost().name)
+		case errors.Is(err, queue.ErrQueueDeleted):
+			return ch.vhost().notFoundQueue(name)
+		}
+		return fmt.Errorf("add consumer to queue %q: %w", name, err)
 	}
 	// consume-ok goes out before the first delivery: until started is set,
 	// the queue's offers are refused and the kick below resumes them.
@@ -206,26 +216,6 @@ func (ch *channel) onConsume(m *amqp.BasicConsume) error {
 	c.blocked.Store(true)
 	c.kick()
 	return nil
-}
-
-func consumerPriority(args amqp.Table) (int, error) {
-	v, ok := args["x-priority"]
-	if !ok {
-		return 0, nil
-	}
-	if n, ok := asInt64(v); ok {
-		return int(n), nil
-	}
-	return 0, amqp.Errorf(amqp.PreconditionFailed, "invalid arg 'x-priority' for consumer: expected an integer, got %v", v)
-}
-
-// asInt64 converts any AMQP integer type.
-func asInt64(v any) (int64, bool) {
-	switch n := normaliseInt(v).(type) {
-	case int64:
-		return n, true
-	}
-	return 0, false
 }
 
 func (ch *channel) dropConsumer(tag string) {

@@ -166,8 +166,11 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 	srv.persistMessage(msg, queues, outcome)
 	rejected := false
 	for _, q := range queues {
-		if q.Publish(msg) == queue.Rejected {
+		switch q.Publish(msg) {
+		case queue.Rejected:
 			rejected = true
+			srv.unpersistRejected(q, msg)
+		case queue.Dropped: // the queue was deleted meanwhile
 			srv.unpersistRejected(q, msg)
 		}
 	}
@@ -294,14 +297,10 @@ func (s *Server) deadLetter(v *Vhost, q *Queue, dead []queue.DeadLetter) {
 	defer s.routers.Put(r)
 	now := time.Now()
 	for _, d := range dead {
-		key := d.Message.RoutingKey
-		if cfg.HasDeadLetterRoutingKey {
-			key = cfg.DeadLetterRoutingKey
-		}
-		msg := queue.DeadLetterCopy(d.Message, q.Name(), d.Reason, now, s.nextMsgID.Add(1), key)
+		msg := q.DeadLetterMessage(d, now, s.nextMsgID.Add(1))
 		var targets []*Queue
 		if cfg.HasDeadLetterRoutingKey {
-			targets = v.routeKey(r, dlx, key, msg.Properties.Headers, nil)
+			targets = v.routeKey(r, dlx, msg.RoutingKey, msg.Properties.Headers, nil)
 		} else {
 			targets = v.route(r, dlx, msg, nil)
 		}
@@ -316,7 +315,7 @@ func (s *Server) deadLetter(v *Vhost, q *Queue, dead []queue.DeadLetter) {
 		}
 		s.persistMessage(msg, kept, nil)
 		for _, t := range kept {
-			if t.Publish(msg) == queue.Rejected {
+			if t.Publish(msg) != queue.Accepted {
 				s.unpersistRejected(t, msg)
 			}
 		}

@@ -36,6 +36,9 @@ func (ch *channel) onTxSelect() error {
 	}
 	if ch.tx == nil {
 		ch.tx = &txState{}
+		ch.mu.Lock()
+		ch.txInfo = true
+		ch.mu.Unlock()
 	}
 	ch.send(&amqp.TxSelectOk{})
 	return nil

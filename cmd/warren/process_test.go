@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// warrenBin is the broker binary built once for this package's tests.
+var warrenBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "warren-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	warrenBin = filepath.Join(dir, "warren")
+	build := exec.Command("go", "build", "-race", "-o", warrenBin, ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build warren:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a warren binary running for a test.
+type process struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	Addr    string
+	DataDir string
+	exited  chan error
+	logs    *strings.Builder
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startProcess runs the broker binary on a fresh port with dataDir and
+// waits until it accepts connections.
+func startProcess(t *testing.T, dataDir string, extraArgs ...string) *process {
+	t.Helper()
+	addr := freePort(t)
+	args := append([]string{"--amqp-listen", addr, "--mgmt-listen", "", "--data-dir", dataDir}, extraArgs...)
+	cmd := exec.Command(warrenBin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{t: t, cmd: cmd, Addr: addr, DataDir: dataDir, exited: make(chan error, 1), logs: &strings.Builder{}}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start warren: %v", err)
+	}
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			line := sc.Text()
+			p.logs.WriteString(line + "\n")
+			if !once && strings.Contains(line, "warren started") {
+				once = true
+				close(started)
+			}
+		}
+		p.exited <- cmd.Wait()
+	}()
+	select {
+	case <-started:
+	case err := <-p.exited:
+		t.Fatalf("warren exited at start: %v\n%s", err, p.logs.String())
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("warren did not start within 30 s")
+	}
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+// URL is the guest AMQP URL of the process.
+func (p *process) URL() string { return fmt.Sprintf("amqp://guest:guest@%s/", p.Addr) }
+
+// kill stops the process with SIGKILL and waits for it.
+func (p *process) kill() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+	p.exited <- nil // later calls return at once
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (p *process) stop() error {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		return err
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		return fmt.Errorf("warren did not stop within 30 s")
+	}
+}
