@@ -1,0 +1,167 @@
+package amqp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"io"
+)
+
+// ProtocolHeader opens every AMQP 0-9-1 connection.
+var ProtocolHeader = []byte("AMQP\x00\x00\x09\x01")
+
+// frameHeaderSize is type (1) + channel (2) + size (4); a frame adds the
+// payload and the frame-end octet.
+const frameHeaderSize = 7
+
+// defaultMaxFrame is the frame size accepted before tuning.
+const defaultMaxFrame = 131072
+
+// Frame is one AMQP frame. Payload aliases the reader's buffer and is valid
+// until the next ReadFrame.
+type Frame struct {
+	Type    uint8
+	Channel uint16
+	Payload []byte
+}
+
+// FrameReader reads frames from a stream, reusing its buffers: reading a
+// frame allocates nothing once the buffers have grown to the frame size.
+type FrameReader struct {
+	r   *bufio.Reader
+	max uint32
+	hdr [frameHeaderSize]byte
+	buf []byte // for frames larger than the buffered reader
+}
+
+// NewFrameReader reads frames from r through a buffer of bufSize bytes.
+func NewFrameReader(r io.Reader, bufSize int) *FrameReader {
+	return &FrameReader{r: bufio.NewReaderSize(r, bufSize), max: defaultMaxFrame}
+}
+
+// SetMaxFrameSize sets the negotiated frame-max (the whole frame, header and
+// frame-end included); 0 means no limit beyond 2^32-1.
+func (fr *FrameReader) SetMaxFrameSize(n uint32) { fr.max = n }
+
+// Buffered returns the number of bytes already read from the stream but
+// not yet returned as frames.
+func (fr *FrameReader) Buffered() int { return fr.r.Buffered() }
+
+// ReadFrame reads the next frame. I/O errors are returned as they are
+// (io.EOF at a clean end, io.ErrUnexpectedEOF inside a frame); framing
+// errors are *Error with code 501 FRAME_ERROR.
+func (fr *FrameReader) ReadFrame() (Frame, error) {
+	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+		return Frame{}, err
+	}
+	typ := fr.hdr[0]
+	ch := binary.BigEndian.Uint16(fr.hdr[1:])
+	size := binary.BigEndian.Uint32(fr.hdr[3:])
+	switch typ {
+	case FrameMethod, FrameHeader, FrameBody:
+	case FrameHeartbeat:
+		if ch != 0 {
+			return Frame{}, Errorf(FrameError, "heartbeat frame on channel %d", ch)
+		}
+	default:
+		return Frame{}, Errorf(FrameError, "unknown frame type %d", typ)
+	}
+	if fr.max != 0 && uint64(size)+frameHeaderSize+1 > uint64(fr.max) {
+		return Frame{}, Errorf(FrameError, "frame of %d bytes on channel %d is larger than the negotiated frame_max %d",
+			uint64(size)+frameHeaderSize+1, ch, fr.max)
+	}
+	total := int(size) + 1 // payload and frame-end
+	var payload []byte
+	if total <= fr.r.Size() {
+		b, err := fr.r.Peek(total)
+		if err != nil {
+			return Frame{}, unexpectedEOF(err)
+		}
+		payload = b[:size]
+		if b[size] != FrameEnd {
+			return Frame{}, Errorf(FrameError, "frame end byte 0x%02x, expected 0x%02x", b[size], FrameEnd)
+		}
+		fr.r.Discard(total) // cannot fail after a successful Peek
+	} else {
+		if cap(fr.buf) < total {
+			fr.buf = make([]byte, total)
+		}
+		b := fr.buf[:total]
+		if _, err := io.ReadFull(fr.r, b); err != nil {
+			return Frame{}, unexpectedEOF(err)
+		}
+		if b[size] != FrameEnd {
+			return Frame{}, Errorf(FrameError, "frame end byte 0x%02x, expected 0x%02x", b[size], FrameEnd)
+		}
+		payload = b[:size]
+	}
+	return Frame{Type: typ, Channel: ch, Payload: payload}, nil
+}
+
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// AppendFrame appends a frame with the payload.
+func AppendFrame(buf []byte, typ uint8, channel uint16, payload []byte) []byte {
+	buf = append(buf, typ)
+	buf = binary.BigEndian.AppendUint16(buf, channel)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(payload)))
+	buf = append(buf, payload...)
+	return append(buf, FrameEnd)
+}
+
+// beginFrame appends a frame header with a zero size and returns the offset
+// of the size field for endFrame.
+func beginFrame(buf []byte, typ uint8, channel uint16) ([]byte, int) {
+	buf = append(buf, typ)
+	buf = binary.BigEndian.AppendUint16(buf, channel)
+	at := len(buf)
+	return append(buf, 0, 0, 0, 0), at
+}
+
+// endFrame patches the size and appends the frame-end octet.
+func endFrame(buf []byte, at int) []byte {
+	binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+	return append(buf, FrameEnd)
+}
+
+// AppendMethodFrame appends a method frame.
+func AppendMethodFrame(buf []byte, channel uint16, m Method) []byte {
+	buf, at := beginFrame(buf, FrameMethod, channel)
+	buf = AppendMethod(buf, m)
+	return endFrame(buf, at)
+}
+
+// AppendHeaderFrame appends a content header frame.
+func AppendHeaderFrame(buf []byte, channel uint16, classID uint16, bodySize uint64, p *Properties) []byte {
+	buf, at := beginFrame(buf, FrameHeader, channel)
+	buf = binary.BigEndian.AppendUint16(buf, classID)
+	buf = append(buf, 0, 0) // weight
+	buf = binary.BigEndian.AppendUint64(buf, bodySize)
+	buf = p.Append(buf)
+	return endFrame(buf, at)
+}
+
+// AppendBodyFrames appends body split into frames of at most frameMax
+// bytes; an empty body appends nothing.
+func AppendBodyFrames(buf []byte, channel uint16, body []byte, frameMax uint32) []byte {
+	chunk := len(body)
+	if frameMax > frameHeaderSize+1 && uint64(chunk) > uint64(frameMax)-frameHeaderSize-1 {
+		chunk = int(frameMax) - frameHeaderSize - 1
+	}
+	for len(body) > 0 {
+		n := min(chunk, len(body))
+		buf = AppendFrame(buf, FrameBody, channel, body[:n])
+		body = body[n:]
+	}
+	return buf
+}
+
+// AppendHeartbeat appends a heartbeat frame.
+func AppendHeartbeat(buf []byte) []byte {
+	return append(buf, FrameHeartbeat, 0, 0, 0, 0, 0, 0, FrameEnd)
+}
