@@ -287,7 +287,7 @@ func TestMandatoryUnroutableIsReturnedThenConfirmed(t *testing.T) {
 	must(t, ch.PublishWithContext(context.Background(), "amq.direct", "nowhere", true, false, text("lost")))
 	select {
 	case r := <-returns:
-		if r.ReplyCode != amqp.NoRoute || r.ReplyText != "NO_ROUTE" || string(r.Body) != "lost" {
+		if r.ReplyCode != uint16(amqp.NoRoute) || r.ReplyText != "NO_ROUTE" || string(r.Body) != "lost" {
 			t.Fatalf("return = %d %q %q", r.ReplyCode, r.ReplyText, r.Body)
 		}
 	case <-time.After(10 * time.Second):
@@ -310,7 +310,7 @@ func TestImmediateIsNotImplemented(t *testing.T) {
 	ch.PublishWithContext(context.Background(), "amq.direct", "k", false, true, text("x"))
 	select {
 	case err := <-closed:
-		if err == nil || err.Code != amqp.NotImplemented {
+		if err == nil || err.Code != int(amqp.NotImplemented) {
 			t.Fatalf("close = %v, want 540", err)
 		}
 	case <-time.After(10 * time.Second):

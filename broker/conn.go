@@ -392,7 +392,7 @@ func (c *conn) closeWith(err *amqp.Error) {
 	if c.closing.Swap(true) {
 		return
 	}
-	c.out.method(0, &amqp.ConnectionClose{ReplyCode: err.Code, ReplyText: err.Text, ClassID: err.ClassID, MethodID: err.MethodID})
+	c.out.method(0, &amqp.ConnectionClose{ReplyCode: err.Code, ReplyText: err.Text, FailingClassID: err.ClassID, FailingMethodID: err.MethodID})
 }
 
 // awaitCloseOk reads until the peer's close-ok (or close), an error, or a timeout.

@@ -79,7 +79,7 @@ func TestLoginFailures(t *testing.T) {
 	cases := []struct {
 		name string
 		url  string
-		code int
+		code uint16
 	}{
 		{"wrong password", fmt.Sprintf("amqp://guest:nope@%s/", b.Addr), amqp.AccessRefused},
 		{"unknown user", fmt.Sprintf("amqp://bob:bob@%s/", b.Addr), amqp.AccessRefused},
@@ -93,7 +93,7 @@ func TestLoginFailures(t *testing.T) {
 				t.Fatal("dial succeeded")
 			}
 			var ae *rmq.Error
-			if !errors.As(err, &ae) || ae.Code != tc.code {
+			if !errors.As(err, &ae) || ae.Code != int(tc.code) {
 				t.Fatalf("dial error = %v, want AMQP code %d", err, tc.code)
 			}
 		})
@@ -134,7 +134,7 @@ func TestGuestRefusedFromNonLoopback(t *testing.T) {
 		t.Fatal("guest logged in from a non-loopback address")
 	}
 	var ae *rmq.Error
-	if !errors.As(err, &ae) || ae.Code != amqp.AccessRefused {
+	if !errors.As(err, &ae) || ae.Code != int(amqp.AccessRefused) {
 		t.Fatalf("dial error = %v, want 403", err)
 	}
 }
@@ -286,7 +286,7 @@ func TestShutdownSendsConnectionForced(t *testing.T) {
 	b.Stop()
 	select {
 	case err := <-closed:
-		if err == nil || err.Code != amqp.ConnectionForced {
+		if err == nil || err.Code != int(amqp.ConnectionForced) {
 			t.Fatalf("close reason = %v, want 320", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -17,7 +17,7 @@ func TestExchangeDeclareErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		do   func(ch *rmq.Channel) error
-		code int
+		code uint16
 	}{
 		{"inequivalent type", func(ch *rmq.Channel) error {
 			return ch.ExchangeDeclare("x.direct", "fanout", false, false, false, false, nil)

@@ -40,13 +40,13 @@ func openChannel(t *testing.T, c *rmq.Connection) *rmq.Channel {
 }
 
 // expectCode fails unless err is an AMQP error with code.
-func expectCode(t *testing.T, err error, code int) *rmq.Error {
+func expectCode(t *testing.T, err error, code uint16) *rmq.Error {
 	t.Helper()
 	var ae *rmq.Error
 	if !errors.As(err, &ae) {
 		t.Fatalf("error = %v, want AMQP code %d", err, code)
 	}
-	if ae.Code != code {
+	if ae.Code != int(code) {
 		t.Fatalf("error code = %d (%s), want %d", ae.Code, ae.Reason, code)
 	}
 	return ae

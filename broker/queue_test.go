@@ -44,7 +44,7 @@ func TestQueueDeclareErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		do   func(ch *rmq.Channel) error
-		code int
+		code uint16
 	}{
 		{"passive missing", func(ch *rmq.Channel) error {
 			_, err := ch.QueueDeclarePassive("missing", false, false, false, false, nil)

@@ -183,7 +183,7 @@ func (c *conn) soft(ch *channel, err error) error {
 	c.log.Info("closing channel", "channel", ch.id, "code", ae.Code, "reason", ae.Text)
 	ch.shutdown()
 	ch.closing = true
-	c.out.method(ch.id, &amqp.ChannelClose{ReplyCode: ae.Code, ReplyText: ae.Text, ClassID: ae.ClassID, MethodID: ae.MethodID})
+	c.out.method(ch.id, &amqp.ChannelClose{ReplyCode: ae.Code, ReplyText: ae.Text, FailingClassID: ae.ClassID, FailingMethodID: ae.MethodID})
 	return nil
 }
 

@@ -1,0 +1,566 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// formatMarker is written to a new store; a directory without it is not a
+// Warren store.
+const formatMarker = "warren-store-v1"
+
+// Options configure a Badger store.
+type Options struct {
+	// MaxBatchOps and MaxBatchBytes close a group commit early.
+	MaxBatchOps   int
+	MaxBatchBytes int
+	// ValueLogGCInterval is how often value-log GC runs (0: never).
+	ValueLogGCInterval time.Duration
+	// Logger receives the store's log and Badger's warnings; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns options for a broker: batches of up to 10,000
+// operations or 16 MiB, value-log GC every minute.
+func DefaultOptions() Options {
+	return Options{MaxBatchOps: 10000, MaxBatchBytes: 16 << 20, ValueLogGCInterval: time.Minute}
+}
+
+// Badger is the Store on Badger. One committer goroutine writes every
+// pending operation as one batch and syncs once per batch.
+type Badger struct {
+	db   *badger.DB
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []op
+	closed  bool
+	refs    map[uint64]int // remaining queue references of bodies stored for several queues
+	maxID   uint64
+
+	batches, ops atomic.Uint64
+	stop         chan struct{}
+	wg           sync.WaitGroup
+}
+
+// op is one pending write.
+type op struct {
+	key, value []byte // value nil: delete
+	done       func(error)
+}
+
+// Stats counts the committer's work.
+type Stats struct {
+	Batches, Ops uint64
+}
+
+// Open opens (or creates) the store in dir.
+func Open(dir string, opts Options) (*Badger, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(false).
+		WithLogger(badgerLogger{log}).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithValueThreshold(256).
+		WithValueLogFileSize(128 << 20).
+		WithNumCompactors(2).
+		WithNumLevelZeroTables(4).
+		WithNumLevelZeroTablesStall(8)
+	db, err := badger.Open(bo)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("data dir %s is in use by another Warren (lock held): %w", dir, err)
+		}
+		return nil, fmt.Errorf("open store in %s: %w", dir, err)
+	}
+	b := &Badger{db: db, opts: opts, log: log, refs: map[uint64]int{}, stop: make(chan struct{})}
+	b.cond = sync.NewCond(&b.mu)
+	if err := b.checkFormat(dir); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := b.loadRefs(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	b.wg.Add(1)
+	go b.commitLoop()
+	if opts.ValueLogGCInterval > 0 {
+		b.wg.Add(1)
+		go b.gcLoop()
+	}
+	return b, nil
+}
+
+// checkDir refuses a non-empty directory that holds no Badger database.
+func checkDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(ents) == 0) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read data dir %s: %w", dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
+		return fmt.Errorf("data dir %s is not empty and holds no Warren store (no MANIFEST); refusing to use it", dir)
+	}
+	return nil
+}
+
+// checkFormat writes the marker into a new store and checks it in an old one.
+func (b *Badger) checkFormat(dir string) error {
+	var marker []byte
+	empty := true
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
+		defer it.Close()
+		it.Rewind()
+		empty = !it.Valid()
+		item, err := txn.Get(keyFormat)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		marker, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read store format in %s: %w", dir, err)
+	}
+	switch {
+	case marker != nil && string(marker) == formatMarker:
+		return nil
+	case marker != nil:
+		return fmt.Errorf("data dir %s holds store format %q, this Warren reads %q", dir, marker, formatMarker)
+	case !empty:
+		return fmt.Errorf("data dir %s holds a Badger database that is not a Warren store", dir)
+	}
+	return b.db.Update(func(txn *badger.Txn) error { return txn.Set(keyFormat, []byte(formatMarker)) })
+}
+
+// Key scheme (see doc.go).
+var (
+	keyFormat = []byte("f")
+)
+
+const (
+	prefixMeta  = 'M'
+	prefixBody  = 'b'
+	prefixIndex = 'q'
+)
+
+func metaKey(kind, key string) []byte {
+	k := make([]byte, 0, 2+len(kind)+len(key))
+	k = append(k, prefixMeta)
+	k = append(k, kind...)
+	k = append(k, 0)
+	return append(k, key...)
+}
+
+func bodyKey(id uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixBody}, id)
+}
+
+// indexPrefix is q, the queue name's length (2 bytes) and the name.
+func indexPrefix(queue string) []byte {
+	k := make([]byte, 0, 3+len(queue)+8)
+	k = append(k, prefixIndex)
+	k = binary.BigEndian.AppendUint16(k, uint16(len(queue)))
+	return append(k, queue...)
+}
+
+func indexKey(queue string, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(indexPrefix(queue), id)
+}
+
+// parseIndexKey splits an index key into queue and id.
+func parseIndexKey(k []byte) (string, uint64, bool) {
+	if len(k) < 3 || k[0] != prefixIndex {
+		return "", 0, false
+	}
+	n := int(binary.BigEndian.Uint16(k[1:]))
+	if len(k) != 3+n+8 {
+		return "", 0, false
+	}
+	return string(k[3 : 3+n]), binary.BigEndian.Uint64(k[3+n:]), true
+}
+
+// loadRefs counts index entries per id to rebuild the reference counts of
+// bodies shared by several queues, and finds the largest id.
+func (b *Badger) loadRefs() error {
+	counts := map[uint64]int{}
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixIndex}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if _, id, ok := parseIndexKey(it.Item().Key()); ok {
+				counts[id]++
+			}
+		}
+		rit := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixBody}, Reverse: true})
+		defer rit.Close()
+		rit.Seek(append([]byte{prefixBody}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+		if rit.Valid() {
+			b.maxID = binary.BigEndian.Uint64(rit.Item().Key()[1:])
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan store index: %w", err)
+	}
+	for id, n := range counts {
+		if n > 1 {
+			b.refs[id] = n
+		}
+	}
+	return nil
+}
+
+// submit queues operations for the committer.
+func (b *Badger) submit(ops ...op) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		for _, o := range ops {
+			if o.done != nil {
+				o.done(ErrClosed)
+			}
+		}
+		return
+	}
+	b.pending = append(b.pending, ops...)
+	b.mu.Unlock()
+	b.cond.Signal()
+}
+
+// commitLoop is the group committer: it writes whatever is pending as one
+// batch, syncs once, then runs the batch's callbacks.
+func (b *Badger) commitLoop() {
+	defer b.wg.Done()
+	var batch []op
+	for {
+		b.mu.Lock()
+		for len(b.pending) == 0 && !b.closed {
+			b.cond.Wait()
+		}
+		if len(b.pending) == 0 && b.closed {
+			b.mu.Unlock()
+			return
+		}
+		n, size := 0, 0
+		for n < len(b.pending) && n < b.opts.MaxBatchOps && size < b.opts.MaxBatchBytes {
+			size += len(b.pending[n].key) + len(b.pending[n].value)
+			n++
+		}
+		batch = append(batch[:0], b.pending[:n]...)
+		rest := copy(b.pending, b.pending[n:])
+		clear(b.pending[rest:])
+		b.pending = b.pending[:rest]
+		b.mu.Unlock()
+
+		err := b.write(batch)
+		b.batches.Add(1)
+		b.ops.Add(uint64(len(batch)))
+		if err != nil {
+			b.log.Error("store commit failed", "ops", len(batch), "err", err)
+		}
+		for i := range batch {
+			if batch[i].done != nil {
+				batch[i].done(err)
+			}
+		}
+		clear(batch)
+	}
+}
+
+// write applies a batch and syncs it to disk.
+func (b *Badger) write(batch []op) error {
+	wb := b.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, o := range batch {
+		if o.key == nil {
+			continue // a sync marker
+		}
+		var err error
+		if o.value == nil {
+			err = wb.Delete(o.key)
+		} else {
+			err = wb.Set(o.key, o.value)
+		}
+		if err != nil {
+			return fmt.Errorf("batch write: %w", err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("batch flush: %w", err)
+	}
+	if err := b.db.Sync(); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	return nil
+}
+
+// syncWait submits a sync marker and waits for it.
+func (b *Badger) syncWait() error {
+	ch := make(chan error, 1)
+	b.Sync(func(err error) { ch <- err })
+	return <-ch
+}
+
+// PutMeta stores a metadata record durably.
+func (b *Badger) PutMeta(kind, key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	ch := make(chan error, 1)
+	b.submit(op{key: metaKey(kind, key), value: append([]byte{}, value...), done: func(err error) { ch <- err }})
+	return <-ch
+}
+
+// DeleteMeta removes a metadata record durably.
+func (b *Badger) DeleteMeta(kind, key string) error {
+	ch := make(chan error, 1)
+	b.submit(op{key: metaKey(kind, key), done: func(err error) { ch <- err }})
+	return <-ch
+}
+
+// ListMeta calls fn for every record of kind in key order.
+func (b *Badger) ListMeta(kind string, fn func(key string, value []byte) error) error {
+	prefix := metaKey(kind, "")
+	return b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("read %s record: %w", kind, err)
+			}
+			if err := fn(string(it.Item().Key()[len(prefix):]), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AddMessage stores a body once and an index entry per queue.
+func (b *Badger) AddMessage(id uint64, data []byte, queues []string, done func(error)) {
+	ops := make([]op, 0, 1+len(queues))
+	ops = append(ops, op{key: bodyKey(id), value: data})
+	for _, q := range queues {
+		ops = append(ops, op{key: indexKey(q, id), value: []byte{0}})
+	}
+	ops[len(ops)-1].done = done
+	b.mu.Lock()
+	if len(queues) > 1 {
+		b.refs[id] = len(queues)
+	}
+	b.maxID = max(b.maxID, id)
+	b.mu.Unlock()
+	b.submit(ops...)
+}
+
+// RemoveMessage drops queue's index entry for id and the body with the last entry.
+func (b *Badger) RemoveMessage(queue string, id uint64) {
+	b.mu.Lock()
+	last := true
+	if n, shared := b.refs[id]; shared {
+		if n > 1 {
+			b.refs[id] = n - 1
+			last = false
+		} else {
+			delete(b.refs, id)
+		}
+	}
+	b.mu.Unlock()
+	if last {
+		b.submit(op{key: indexKey(queue, id)}, op{key: bodyKey(id)})
+	} else {
+		b.submit(op{key: indexKey(queue, id)})
+	}
+}
+
+// MarkDelivered sets the delivered flag of queue's entry for id.
+func (b *Badger) MarkDelivered(queue string, id uint64) {
+	b.submit(op{key: indexKey(queue, id), value: []byte{1}})
+}
+
+// DeleteQueue removes every entry of queue and the bodies only it held.
+func (b *Badger) DeleteQueue(queue string) error {
+	if err := b.syncWait(); err != nil {
+		return err
+	}
+	var ids []uint64
+	prefix := indexPrefix(queue)
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if q, id, ok := parseIndexKey(it.Item().Key()); ok && q == queue {
+				ids = append(ids, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan queue %q: %w", queue, err)
+	}
+	for _, id := range ids {
+		b.RemoveMessage(queue, id)
+	}
+	return b.syncWait()
+}
+
+// Sync calls done once everything submitted before it is on disk.
+func (b *Badger) Sync(done func(error)) { b.submit(op{done: done}) }
+
+// ScanQueue calls fn for each message of queue with id >= from, in id order.
+func (b *Badger) ScanQueue(queue string, from uint64, fn func(id uint64, data []byte, delivered bool) (bool, error)) error {
+	prefix := indexPrefix(queue)
+	return b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: prefix})
+		defer it.Close()
+		for it.Seek(indexKey(queue, from)); it.Valid(); it.Next() {
+			q, id, ok := parseIndexKey(it.Item().Key())
+			if !ok || q != queue {
+				continue
+			}
+			flags, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("read entry %d of %q: %w", id, queue, err)
+			}
+			body, err := txn.Get(bodyKey(id))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue // an entry whose body a removal already took: nothing to recover
+			}
+			if err != nil {
+				return fmt.Errorf("read body %d of %q: %w", id, queue, err)
+			}
+			data, err := body.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("read body %d of %q: %w", id, queue, err)
+			}
+			more, err := fn(id, data, len(flags) > 0 && flags[0] == 1)
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Queues returns each queue's message count and body bytes.
+func (b *Badger) Queues() (map[string]QueueStats, error) {
+	out := map[string]QueueStats{}
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixIndex}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			q, id, ok := parseIndexKey(it.Item().Key())
+			if !ok {
+				continue
+			}
+			s := out[q]
+			s.Messages++
+			if item, err := txn.Get(bodyKey(id)); err == nil {
+				s.Bytes += int64(item.ValueSize())
+			}
+			out[q] = s
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MaxMessageID returns the largest id ever stored.
+func (b *Badger) MaxMessageID() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.maxID
+}
+
+// Stats returns the committer's counters.
+func (b *Badger) Stats() Stats {
+	return Stats{Batches: b.batches.Load(), Ops: b.ops.Load()}
+}
+
+// gcLoop runs value-log GC periodically until Close.
+func (b *Badger) gcLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.opts.ValueLogGCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.RunGC()
+		}
+	}
+}
+
+// RunGC runs value-log GC until it finds nothing to rewrite.
+func (b *Badger) RunGC() {
+	for i := 0; i < 100; i++ {
+		if err := b.db.RunValueLogGC(0.5); err != nil {
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				b.log.Warn("value log GC failed", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// Close finishes pending commits and closes the database.
+func (b *Badger) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	b.cond.Broadcast()
+	close(b.stop)
+	b.wg.Wait()
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// badgerLogger passes Badger's warnings and errors to slog.
+type badgerLogger struct{ log *slog.Logger }
+
+func (l badgerLogger) Errorf(f string, a ...any) {
+	l.log.Error("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (l badgerLogger) Warningf(f string, a ...any) {
+	l.log.Warn("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}
