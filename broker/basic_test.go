@@ -5,12 +5,14 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	rmq "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/broker/brokertest"
 )
 
 func TestRoundRobinAmongConsumers(t *testing.T) {
@@ -247,15 +249,16 @@ func TestConsumeErrors(t *testing.T) {
 }
 
 func TestServerGeneratedConsumerTag(t *testing.T) {
-	f := newFixture(t)
-	ch := f.ch()
-	q := declareQueue(t, ch, nil)
-	ds, err := ch.Consume(q, "", true, false, false, false, nil)
-	must(t, err)
-	publish(t, ch, "", q, text("x"))
-	d := receive(t, ds)
-	if len(d.ConsumerTag) < len("amq.ctag-")+4 || d.ConsumerTag[:9] != "amq.ctag-" {
-		t.Fatalf("consumer tag %q", d.ConsumerTag)
+	b := brokertest.Start(t)
+	r := dialRaw(t, b.Addr, 131072, 0, 0)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.ChannelOpen{}))
+	r.expectMethod(1)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.QueueDeclare{Queue: "tagged"}))
+	r.expectMethod(1)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.BasicConsume{Queue: "tagged"}))
+	ok, isOk := r.expectMethod(1).(*amqp.BasicConsumeOk)
+	if !isOk || !strings.HasPrefix(ok.ConsumerTag, "amq.ctag-") {
+		t.Fatalf("consume-ok = %+v, want a server-generated amq.ctag- tag", ok)
 	}
 }
 

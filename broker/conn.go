@@ -114,7 +114,7 @@ func (c *conn) serve() {
 	}
 	if !bytes.Equal(hdr[:], amqp.ProtocolHeader) {
 		c.log.Info("bad protocol header, closing", "header", fmt.Sprintf("%q", hdr[:]))
-		c.nc.Write(amqp.ProtocolHeader)
+		c.refuseProtocol()
 		return
 	}
 	c.fr = amqp.NewFrameReader(deadlineReader{c}, 64<<10)
@@ -128,6 +128,17 @@ func (c *conn) serve() {
 	c.opened.Store(true)
 	c.log.Info("connection opened", "user", c.user.Name, "vhost", c.vhost.name)
 	c.readLoop()
+}
+
+// refuseProtocol answers a foreign protocol header with ours and closes,
+// half-closing first so the peer reads our header before the close.
+func (c *conn) refuseProtocol() {
+	c.nc.Write(amqp.ProtocolHeader)
+	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+		c.nc.SetReadDeadline(time.Now().Add(time.Second))
+		io.Copy(io.Discard, io.LimitReader(c.nc, 1<<16))
+	}
 }
 
 // failHandshake reports a handshake error to the peer as RabbitMQ does.

@@ -95,7 +95,8 @@ func (ch *channel) queueName(name string) (string, error) {
 func (ch *channel) onQueueDeclare(m *amqp.QueueDeclare) error {
 	v := ch.vhost()
 	name := m.Queue
-	if name == "" && !m.Passive {
+	serverNamed := name == "" && !m.Passive
+	if serverNamed {
 		name = serverName("amq.gen-")
 	} else if name == "" {
 		var err error
@@ -110,6 +111,7 @@ func (ch *channel) onQueueDeclare(m *amqp.QueueDeclare) error {
 	}
 	q, err := v.DeclareQueue(QueueSpec{
 		Name: name, Durable: m.Durable, Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments,
+		ServerNamed: serverNamed,
 	}, m.Passive, ch.c)
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ func (l *unackedList) take(tag uint64, multiple bool, out []unackedDelivery) ([]
 	for j := from; j <= i; j++ {
 		if l.items[j].entry != nil {
 			out = append(out, l.items[j])
-			l.items[j] = unackedDelivery{}
+			l.items[j] = unackedDelivery{tag: l.items[j].tag} // a tombstone keeps its tag: the list stays sorted
 			l.live--
 		}
 	}

@@ -260,6 +260,9 @@ type QueueSpec struct {
 	Name                           string
 	Durable, Exclusive, AutoDelete bool
 	Args                           amqp.Table
+	// ServerNamed marks a name the broker generated (amq.gen-…), which
+	// may use the reserved prefix.
+	ServerNamed bool
 }
 
 // DeclareQueue creates a queue or checks an existing one. owner is the
@@ -286,7 +289,7 @@ func (v *Vhost) DeclareQueue(s QueueSpec, passive bool, owner *conn) (*Queue, er
 		existing.Touch()
 		return existing, nil
 	}
-	if strings.HasPrefix(s.Name, "amq.") {
+	if strings.HasPrefix(s.Name, "amq.") && !s.ServerNamed {
 		return nil, amqp.Errorf(amqp.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", s.Name)
 	}
 	cfg, err := queue.ParseArguments(v.name, s.Name, s.Args)
