@@ -33,7 +33,7 @@ type channel struct {
 	globalPrefetch int  // qos global=true; 0: unlimited
 	globalBlocked  bool // a consumer was refused for the channel-wide limit
 	replyTo        *replyToConsumer
-	prefetchInfo   int  // copies of reader-owned settings, for management
+	prefetchInfo   int // copies of reader-owned settings, for management
 	confirmInfo    bool
 	txInfo         bool
 	deliver        amqp.BasicDeliver
