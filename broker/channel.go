@@ -26,7 +26,6 @@ type channel struct {
 
 	mu             sync.Mutex
 	closed         bool
-	flowActive     bool
 	nextTag        uint64
 	unacked        unackedList
 	consumers      map[string]*consumer
@@ -41,7 +40,7 @@ type channel struct {
 }
 
 func newChannel(c *conn, id uint16) *channel {
-	return &channel{id: id, c: c, flowActive: true, consumers: map[string]*consumer{}}
+	return &channel{id: id, c: c, consumers: map[string]*consumer{}}
 }
 
 // vhost returns the channel's vhost.
@@ -125,17 +124,13 @@ func (ch *channel) handle(m amqp.Method) error {
 // send queues a method on this channel.
 func (ch *channel) send(m amqp.Method) { ch.c.out.method(ch.id, m) }
 
+// onFlow answers channel.flow as RabbitMQ does: a client may not stop the
+// server's deliveries this way (540), and active=true is a no-op.
 func (ch *channel) onFlow(m *amqp.ChannelFlow) error {
-	ch.mu.Lock()
-	ch.flowActive = m.Active
-	consumers := ch.consumerList()
-	ch.mu.Unlock()
-	ch.send(&amqp.ChannelFlowOk{Active: m.Active})
-	if m.Active {
-		for _, c := range consumers {
-			c.kick()
-		}
+	if !m.Active {
+		return amqp.Errorf(amqp.NotImplemented, "active=false")
 	}
+	ch.send(&amqp.ChannelFlowOk{Active: true})
 	return nil
 }
 

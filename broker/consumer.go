@@ -28,7 +28,7 @@ type consumer struct {
 func (c *consumer) Deliver(e *queue.Entry, redelivered bool) bool {
 	ch := c.ch
 	ch.mu.Lock()
-	if ch.closed || !c.started || !ch.flowActive || !c.hasCreditLocked() {
+	if ch.closed || !c.started || !c.hasCreditLocked() {
 		ch.mu.Unlock()
 		c.blocked.Store(true)
 		return false

@@ -18,8 +18,14 @@ import (
 )
 
 // knownSuiteFailures lists the amqp091-go integration tests that cannot pass
-// against Warren, with the reason (also listed in the README).
+// against Warren, with the reason (also listed in the README). They are not
+// run, so that their timeouts do not slow the suite down.
 var knownSuiteFailures = map[string]string{}
+
+// excludedSuitePrefix names tests left out as a group, with the reason.
+var excludedSuitePrefix = map[string]string{
+	"TestConnectionRecovery": "finds and force-closes connections through the management HTTP API on localhost:15672, which Warren does not serve yet",
+}
 
 // TestAmqp091GoIntegrationSuite runs the integration_test.go of the
 // amqp091-go version in go.mod against a Warren started from the binary.
@@ -65,7 +71,10 @@ func TestAmqp091GoIntegrationSuite(t *testing.T) {
 		t.Errorf("suite test %s failed:\n%s", name, res.output[name])
 	}
 	for name, why := range knownSuiteFailures {
-		t.Logf("known failure %s: %s", name, why)
+		t.Logf("not run, known failure %s: %s", name, why)
+	}
+	for p, why := range excludedSuitePrefix {
+		t.Logf("not run, %s*: %s", p, why)
 	}
 }
 
@@ -79,12 +88,23 @@ func suiteTests(t *testing.T, dir string) string {
 			t.Fatalf("read suite: %v", err)
 		}
 		for _, m := range testFuncRE.FindAllSubmatch(b, -1) {
-			if name := string(m[1]); name != "TestMain" {
-				names = append(names, name)
+			name := string(m[1])
+			if name == "TestMain" || knownSuiteFailures[name] != "" || excluded(name) {
+				continue
 			}
+			names = append(names, name)
 		}
 	}
 	return "^(" + strings.Join(names, "|") + ")$"
+}
+
+func excluded(name string) bool {
+	for p := range excludedSuitePrefix {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 var testFuncRE = regexp.MustCompile(`(?m)^func (Test\w+)\(t \*testing\.T\)`)
