@@ -20,7 +20,7 @@ type outbox struct {
 }
 
 // maxIdleOutbox is the largest buffer an outbox keeps for reuse.
-const maxIdleOutbox = 1 << 20
+const maxIdleOutbox = 4 << 20
 
 func newOutbox(frameMax uint32) *outbox {
 	return &outbox{frameMax: frameMax, signal: make(chan struct{}, 1)}
