@@ -309,3 +309,23 @@ func TestRestartKeepsUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBadCredentialsWithoutCapabilityCloseTheSocket(t *testing.T) {
+	b := brokertest.Start(t)
+	nc, err := net.Dial("tcp", b.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	r := &rawClient{t: t, nc: nc, fr: amqp.NewFrameReader(nc, 64<<10)}
+	r.writeRaw(amqp.ProtocolHeader)
+	r.expectMethod(0)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 0, &amqp.ConnectionStartOk{
+		ClientProperties: amqp.Table{"product": "old client"},
+		Mechanism:        "PLAIN", Response: "\x00guest\x00wrong", Locale: "en_US",
+	}))
+	if f, err := r.fr.ReadFrame(); err == nil {
+		t.Fatalf("got a frame of type %d, want the socket closed", f.Type)
+	}
+}
