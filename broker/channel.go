@@ -23,6 +23,11 @@ type channel struct {
 	tx        *txState        // nil until tx.select
 	prefetch  int             // per-consumer prefetch for new consumers (qos global=false)
 	scratch   []unackedDelivery
+	writeOK   struct { // the last exchange publishing was allowed to
+		gen      uint64
+		exchange string
+		valid    bool
+	}
 
 	mu             sync.Mutex
 	closed         bool

@@ -134,10 +134,7 @@ func (s *Server) unpersistBinding(v *Vhost, b exchange.Binding) {
 }
 
 // isDurable reports whether q stores persistent messages.
-func (q *Queue) isDurable() bool {
-	cfg := q.Config()
-	return cfg.Durable && !cfg.Exclusive
-}
+func (q *Queue) isDurable() bool { return q.durable }
 
 // persistMessage hands a persistent message for durable queues to the
 // store's group committer; outcome (if any) waits for the commit.

@@ -90,7 +90,7 @@ func (ch *channel) publishComplete() error {
 	body := s.body
 	s.body = nil
 	v := ch.vhost()
-	if err := ch.c.check(AccessWrite, "exchange", s.exchange); err != nil {
+	if err := ch.checkPublish(s.exchange); err != nil {
 		return err
 	}
 	ex := v.Exchange(s.exchange)
@@ -133,6 +133,20 @@ func (ch *channel) publishComplete() error {
 		seq = ch.confirms.next()
 	}
 	ch.enqueue(ex, msg, s.mandatory, seq)
+	return nil
+}
+
+// checkPublish checks write access to the exchange, remembering the last
+// exchange allowed until users or permissions change.
+func (ch *channel) checkPublish(exchange string) error {
+	gen := ch.c.srv.users.Generation()
+	if ch.writeOK.gen == gen && ch.writeOK.exchange == exchange && ch.writeOK.valid {
+		return nil
+	}
+	if err := ch.c.check(AccessWrite, "exchange", exchange); err != nil {
+		return err
+	}
+	ch.writeOK.gen, ch.writeOK.exchange, ch.writeOK.valid = gen, exchange, true
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // User is an account that may log in.
@@ -112,6 +113,7 @@ func (p *Permission) allows(a Access, name string) bool {
 
 // Users is the registry of users and their permissions. Safe for concurrent use.
 type Users struct {
+	gen   atomic.Uint64 // bumped on every change, so callers can cache answers
 	mu    sync.RWMutex
 	users map[string]*User
 	perms map[string]map[string]*Permission // user -> vhost -> permission
@@ -126,6 +128,7 @@ func NewUsers() *Users {
 func (u *Users) Put(user User) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.gen.Add(1)
 	c := user
 	u.users[user.Name] = &c
 }
@@ -134,6 +137,7 @@ func (u *Users) Put(user User) {
 func (u *Users) Delete(name string) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.gen.Add(1)
 	_, ok := u.users[name]
 	delete(u.users, name)
 	delete(u.perms, name)
@@ -186,6 +190,7 @@ func (u *Users) SetPermission(p Permission) error {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.gen.Add(1)
 	m := u.perms[p.User]
 	if m == nil {
 		m = map[string]*Permission{}
@@ -204,6 +209,7 @@ func (u *Users) ClearPermission(user, vhost string) bool {
 		return false
 	}
 	delete(u.perms[user], vhost)
+	u.gen.Add(1)
 	return true
 }
 
@@ -211,6 +217,7 @@ func (u *Users) ClearPermission(user, vhost string) bool {
 func (u *Users) ClearVhostPermissions(vhost string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.gen.Add(1)
 	for _, m := range u.perms {
 		delete(m, vhost)
 	}
@@ -253,6 +260,9 @@ func (u *Users) Allowed(user, vhost string, a Access, resource string) bool {
 	u.mu.RUnlock()
 	return ok && p.allows(a, resource)
 }
+
+// Generation changes whenever users or permissions change.
+func (u *Users) Generation() uint64 { return u.gen.Load() }
 
 // HasVhostAccess reports whether user has any permission entry for vhost.
 func (u *Users) HasVhostAccess(user, vhost string) bool {

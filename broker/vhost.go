@@ -45,6 +45,7 @@ type Queue struct {
 	vhost    *Vhost
 	owner    *conn // exclusive owner, nil otherwise
 	storeKey string
+	durable  bool // durable and not exclusive: keeps persistent messages on disk
 }
 
 func newVhost(srv *Server, name string) *Vhost {
@@ -315,7 +316,7 @@ func (v *Vhost) DeclareQueue(s QueueSpec, passive bool, owner *conn) (*Queue, er
 
 // newQueue builds a broker queue with hooks wired to this vhost.
 func (v *Vhost) newQueue(cfg queue.Config) *Queue {
-	q := &Queue{vhost: v, storeKey: v.name + "\x00" + cfg.Name}
+	q := &Queue{vhost: v, storeKey: v.name + "\x00" + cfg.Name, durable: cfg.Durable && !cfg.Exclusive}
 	q.Queue = queue.New(cfg, queue.Hooks{
 		DeadLetter: func(_ *queue.Queue, dead []queue.DeadLetter) { v.srv.deadLetter(v, q, dead) },
 		Unused:     func(*queue.Queue) { v.autoDeleteQueue(q) },
@@ -522,7 +523,7 @@ func (v *Vhost) bindingDurable(src *exchange.Exchange, b exchange.Binding) bool 
 		return d != nil && d.Durable
 	}
 	q := v.Queue(b.Destination.Name)
-	return q != nil && q.Config().Durable && !q.Config().Exclusive
+	return q != nil && q.isDurable()
 }
 
 // serverName returns a fresh server-generated name with a prefix, like amq.gen-….
