@@ -79,9 +79,7 @@ func TestAckErrors(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("get: %v %v", ok, err)
 			}
-			tc.do(ch, d)
-			_, err = ch.QueueDeclarePassive(q, false, false, false, false, nil)
-			expectCode(t, err, amqp.PreconditionFailed)
+			expectChannelClosed(t, ch, amqp.PreconditionFailed, func() { tc.do(ch, d) })
 		})
 	}
 }
@@ -327,9 +325,9 @@ func TestUserIDMustMatch(t *testing.T) {
 	q := declareQueue(t, ch, nil)
 	publish(t, ch, "", q, rmq.Publishing{UserId: "guest", Body: []byte("ok")})
 	roundTrip(t, ch)
-	publish(t, ch, "", q, rmq.Publishing{UserId: "mallory", Body: []byte("forged")})
-	_, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
-	expectCode(t, err, amqp.PreconditionFailed)
+	expectChannelClosed(t, ch, amqp.PreconditionFailed, func() {
+		publish(t, ch, "", q, rmq.Publishing{UserId: "mallory", Body: []byte("forged")})
+	})
 }
 
 func TestDirectReplyTo(t *testing.T) {

@@ -46,6 +46,26 @@ func (t *confirmTracker) next() uint64 {
 func (t *confirmTracker) resolve(seq uint64, ack bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.markLocked(seq, ack)
+	t.emitLocked()
+}
+
+// mark records the outcome of seq without sending; the reader goroutine
+// marks a burst of publishes and flushes once (see conn.flushConfirms).
+func (t *confirmTracker) mark(seq uint64, ack bool) {
+	t.mu.Lock()
+	t.markLocked(seq, ack)
+	t.mu.Unlock()
+}
+
+// flush sends what can be confirmed.
+func (t *confirmTracker) flush() {
+	t.mu.Lock()
+	t.emitLocked()
+	t.mu.Unlock()
+}
+
+func (t *confirmTracker) markLocked(seq uint64, ack bool) {
 	i := seq - t.base
 	if seq < t.base || i >= uint64(len(t.states)) {
 		return
@@ -55,12 +75,17 @@ func (t *confirmTracker) resolve(seq uint64, ack bool) {
 	} else {
 		t.states[i] = confirmNack
 	}
-	if i != 0 {
-		return
-	}
+}
+
+// emitLocked sends acks and nacks for the resolved run at the front: one
+// frame per run of equal outcomes, multiple=true when it covers several.
+func (t *confirmTracker) emitLocked() {
 	n := 0
 	for n < len(t.states) && t.states[n] != confirmPending {
 		n++
+	}
+	if n == 0 {
+		return
 	}
 	o := t.ch.c.out
 	o.mu.Lock()

@@ -49,6 +49,7 @@ type conn struct {
 	lastCh   *channel
 
 	outboxWasFull atomic.Bool // a no-ack consumer was held back by a full outbox
+	confirmDirty  []*channel  // reader-only: channels with confirms marked but not sent
 
 	opened     atomic.Bool // the handshake completed: the fields above are set
 	closing    atomic.Bool // we sent connection.close and wait for close-ok

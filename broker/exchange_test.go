@@ -41,11 +41,6 @@ func TestExchangeDeclareErrors(t *testing.T) {
 			q := declareQueue(t, ch, nil)
 			return ch.QueueBind(q, "k", "", false, nil)
 		}, amqp.AccessRefused},
-		{"publish to missing exchange", func(ch *rmq.Channel) error {
-			publish(t, ch, "nope", "k", text("x"))
-			roundTrip2 := ch.ExchangeDeclarePassive("amq.direct", "direct", true, false, false, false, nil)
-			return roundTrip2
-		}, amqp.NotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +48,12 @@ func TestExchangeDeclareErrors(t *testing.T) {
 			expectCode(t, tc.do(ch), tc.code)
 		})
 	}
+}
+
+func TestPublishToMissingExchangeClosesChannel(t *testing.T) {
+	f := newFixture(t)
+	ch := f.ch()
+	expectChannelClosed(t, ch, amqp.NotFound, func() { publish(t, ch, "nope", "k", text("x")) })
 }
 
 func TestUnknownExchangeTypeClosesConnection(t *testing.T) {
@@ -94,8 +95,7 @@ func TestInternalExchangeRefusesPublish(t *testing.T) {
 	f := newFixture(t)
 	ch := f.ch()
 	must(t, ch.ExchangeDeclare("internal", "fanout", false, false, true, false, nil))
-	publish(t, ch, "internal", "", text("x"))
-	expectCode(t, ch.ExchangeDeclarePassive("amq.direct", "direct", true, false, false, false, nil), amqp.AccessRefused)
+	expectChannelClosed(t, ch, amqp.AccessRefused, func() { publish(t, ch, "internal", "", text("x")) })
 }
 
 func TestAutoDeleteExchangeGoesWithLastBinding(t *testing.T) {

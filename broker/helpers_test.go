@@ -123,3 +123,19 @@ func roundTrip(t *testing.T, ch *rmq.Channel) {
 		t.Fatalf("round trip: %v", err)
 	}
 }
+
+// expectChannelClosed runs do (typically an asynchronous publish) and waits
+// for the server to close ch with code.
+func expectChannelClosed(t *testing.T, ch *rmq.Channel, code uint16, do func()) {
+	t.Helper()
+	closed := ch.NotifyClose(make(chan *rmq.Error, 1))
+	do()
+	select {
+	case err := <-closed:
+		if err == nil || err.Code != int(code) {
+			t.Fatalf("channel closed with %v, want code %d", err, code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("channel not closed with %d", code)
+	}
+}

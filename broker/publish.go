@@ -160,7 +160,7 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 		if !delivered && mandatory {
 			ch.sendReturn(msg, amqp.NoRoute, "NO_ROUTE")
 		}
-		ch.confirm(seq, true)
+		ch.confirmOnReader(seq, true)
 		return
 	}
 	queues := v.route(&ch.router, ex, msg, nil)
@@ -168,7 +168,7 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 		if mandatory {
 			ch.sendReturn(msg, amqp.NoRoute, "NO_ROUTE")
 		}
-		ch.confirm(seq, true)
+		ch.confirmOnReader(seq, true)
 		return
 	}
 	msg = stripBCC(msg)
@@ -192,7 +192,9 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 		if rejected {
 			outcome.nack.Store(true)
 		}
-		outcome.done()
+		if outcome.pending.Add(-1) == 0 {
+			ch.confirmOnReader(seq, !outcome.nack.Load())
+		}
 	}
 }
 
@@ -211,11 +213,39 @@ func (o *publishOutcome) done() {
 	}
 }
 
-// confirm resolves a publisher-confirm sequence number (0: not in confirm mode).
+// confirm resolves a publisher-confirm sequence number (0: not in confirm
+// mode) and sends what can be confirmed; any goroutine may call it.
 func (ch *channel) confirm(seq uint64, ack bool) {
 	if seq != 0 {
 		ch.confirms.resolve(seq, ack)
 	}
+}
+
+// confirmOnReader resolves seq on the reader goroutine; the confirms go out
+// when the reader has handled what it has buffered (conn.flushConfirms).
+func (ch *channel) confirmOnReader(seq uint64, ack bool) {
+	if seq == 0 {
+		return
+	}
+	ch.confirms.mark(seq, ack)
+	ch.c.confirmDirty = append(ch.c.confirmDirty, ch)
+	if len(ch.c.confirmDirty) >= maxDeferredConfirms {
+		ch.c.flushConfirms()
+	}
+}
+
+// maxDeferredConfirms bounds how many confirms wait for the end of a burst.
+const maxDeferredConfirms = 512
+
+// flushConfirms sends the confirms marked on the reader goroutine.
+func (c *conn) flushConfirms() {
+	for i, ch := range c.confirmDirty {
+		if ch.confirms != nil {
+			ch.confirms.flush()
+		}
+		c.confirmDirty[i] = nil
+	}
+	c.confirmDirty = c.confirmDirty[:0]
 }
 
 // sendReturn sends basic.return for an unroutable mandatory message.

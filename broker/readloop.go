@@ -41,9 +41,12 @@ func (c *conn) readLoop() {
 			c.awaitCloseOk()
 			return
 		}
-		if c.closing.Load() && c.fr.Buffered() == 0 {
-			c.awaitCloseOk()
-			return
+		if c.fr.Buffered() == 0 {
+			c.flushConfirms() // the end of a burst: one ack frame covers it
+			if c.closing.Load() {
+				c.awaitCloseOk()
+				return
+			}
 		}
 	}
 }
