@@ -1,7 +1,6 @@
 package amqp
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -26,17 +25,27 @@ type Frame struct {
 }
 
 // FrameReader reads frames from a stream, reusing its buffers: reading a
-// frame allocates nothing once the buffers have grown to the frame size.
+// frame allocates nothing once the buffers have grown to the traffic. The
+// read buffer starts small (an idle connection costs little) and doubles,
+// up to the size given to NewFrameReader, while reads keep filling it.
 type FrameReader struct {
-	r   *bufio.Reader
-	max uint32
-	hdr [frameHeaderSize]byte
-	buf []byte // for frames larger than the buffered reader
+	src     io.Reader
+	buf     []byte // buf[r:w] is read but not yet returned
+	r, w    int
+	maxBuf  int
+	grow    bool // the last read filled the buffer: grow at the next compaction
+	max     uint32
+	big     []byte // for frames larger than the read buffer
+	readErr error
 }
 
-// NewFrameReader reads frames from r through a buffer of bufSize bytes.
+// minReadBuffer is the read buffer of a new or idle connection.
+const minReadBuffer = 4096
+
+// NewFrameReader reads frames from r through a buffer of up to bufSize bytes.
 func NewFrameReader(r io.Reader, bufSize int) *FrameReader {
-	return &FrameReader{r: bufio.NewReaderSize(r, bufSize), max: defaultMaxFrame}
+	bufSize = max(bufSize, minReadBuffer)
+	return &FrameReader{src: r, buf: make([]byte, minReadBuffer), maxBuf: bufSize, max: defaultMaxFrame}
 }
 
 // SetMaxFrameSize sets the negotiated frame-max (the whole frame, header and
@@ -45,18 +54,62 @@ func (fr *FrameReader) SetMaxFrameSize(n uint32) { fr.max = n }
 
 // Buffered returns the number of bytes already read from the stream but
 // not yet returned as frames.
-func (fr *FrameReader) Buffered() int { return fr.r.Buffered() }
+func (fr *FrameReader) Buffered() int { return fr.w - fr.r }
+
+// fill makes at least n bytes (n <= len(fr.buf) after growth) available.
+func (fr *FrameReader) fill(n int) error {
+	for fr.w-fr.r < n {
+		if fr.readErr != nil {
+			return fr.readErr
+		}
+		if fr.r > 0 || fr.w == len(fr.buf) {
+			fr.compact()
+		}
+		m, err := fr.src.Read(fr.buf[fr.w:])
+		fr.grow = m == len(fr.buf)-fr.w && len(fr.buf) < fr.maxBuf
+		fr.w += m
+		if err != nil {
+			fr.readErr = err
+		}
+	}
+	return nil
+}
+
+// compact moves the unread bytes to the front, growing or shrinking the
+// buffer to the traffic.
+func (fr *FrameReader) compact() {
+	size := len(fr.buf)
+	switch {
+	case fr.grow:
+		size = min(2*size, fr.maxBuf)
+		fr.grow = false
+	case fr.r == fr.w && size > minReadBuffer:
+		size = minReadBuffer // idle again: give the memory back
+	}
+	if size != len(fr.buf) {
+		nb := make([]byte, size)
+		fr.w = copy(nb, fr.buf[fr.r:fr.w])
+		fr.buf, fr.r = nb, 0
+		return
+	}
+	fr.w = copy(fr.buf, fr.buf[fr.r:fr.w])
+	fr.r = 0
+}
 
 // ReadFrame reads the next frame. I/O errors are returned as they are
 // (io.EOF at a clean end, io.ErrUnexpectedEOF inside a frame); framing
 // errors are *Error with code 501 FRAME_ERROR.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
-	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+	if err := fr.fill(frameHeaderSize); err != nil {
+		if fr.w > fr.r {
+			return Frame{}, unexpectedEOF(err)
+		}
 		return Frame{}, err
 	}
-	typ := fr.hdr[0]
-	ch := binary.BigEndian.Uint16(fr.hdr[1:])
-	size := binary.BigEndian.Uint32(fr.hdr[3:])
+	hdr := fr.buf[fr.r : fr.r+frameHeaderSize]
+	typ := hdr[0]
+	ch := binary.BigEndian.Uint16(hdr[1:])
+	size := binary.BigEndian.Uint32(hdr[3:])
 	switch typ {
 	case FrameMethod, FrameHeader, FrameBody:
 	case FrameHeartbeat:
@@ -70,32 +123,33 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 		return Frame{}, Errorf(FrameError, "frame of %d bytes on channel %d is larger than the negotiated frame_max %d",
 			uint64(size)+frameHeaderSize+1, ch, fr.max)
 	}
-	total := int(size) + 1 // payload and frame-end
-	var payload []byte
-	if total <= fr.r.Size() {
-		b, err := fr.r.Peek(total)
-		if err != nil {
+	total := frameHeaderSize + int(size) + 1
+	var frame []byte
+	if total <= fr.maxBuf {
+		for total > len(fr.buf) { // grow to hold the frame
+			fr.grow = true
+			fr.compact()
+		}
+		if err := fr.fill(total); err != nil {
 			return Frame{}, unexpectedEOF(err)
 		}
-		payload = b[:size]
-		if b[size] != FrameEnd {
-			return Frame{}, Errorf(FrameError, "frame end byte 0x%02x, expected 0x%02x", b[size], FrameEnd)
-		}
-		fr.r.Discard(total) // cannot fail after a successful Peek
+		frame = fr.buf[fr.r : fr.r+total]
+		fr.r += total
 	} else {
-		if cap(fr.buf) < total {
-			fr.buf = make([]byte, total)
+		if cap(fr.big) < total {
+			fr.big = make([]byte, total)
 		}
-		b := fr.buf[:total]
-		if _, err := io.ReadFull(fr.r, b); err != nil {
+		frame = fr.big[:total]
+		n := copy(frame, fr.buf[fr.r:fr.w])
+		fr.r += n
+		if _, err := io.ReadFull(fr.src, frame[n:]); err != nil {
 			return Frame{}, unexpectedEOF(err)
 		}
-		if b[size] != FrameEnd {
-			return Frame{}, Errorf(FrameError, "frame end byte 0x%02x, expected 0x%02x", b[size], FrameEnd)
-		}
-		payload = b[:size]
 	}
-	return Frame{Type: typ, Channel: ch, Payload: payload}, nil
+	if end := frame[total-1]; end != FrameEnd {
+		return Frame{}, Errorf(FrameError, "frame end byte 0x%02x, expected 0x%02x", end, FrameEnd)
+	}
+	return Frame{Type: typ, Channel: ch, Payload: frame[frameHeaderSize : total-1]}, nil
 }
 
 func unexpectedEOF(err error) error {

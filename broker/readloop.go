@@ -2,6 +2,8 @@ package broker
 
 import (
 	"errors"
+	"io"
+	"time"
 
 	"github.com/warrenmq/warren/amqp"
 )
@@ -16,7 +18,7 @@ func (c *conn) readLoop() {
 			if errors.As(err, &ae) && !c.closing.Load() {
 				c.log.Warn("closing connection", "code", ae.Code, "reason", ae.Text)
 				c.closeWith(ae)
-				c.awaitCloseOk()
+				c.discardInput() // the stream is out of step: frames cannot be parsed any more
 			} else if !c.closing.Load() {
 				c.log.Debug("connection read ended", "err", err)
 			}
@@ -49,6 +51,14 @@ func (c *conn) readLoop() {
 			}
 		}
 	}
+}
+
+// discardInput reads and drops what the peer sends until it closes or
+// closeOkTimeout passes, so that closing does not reset the connection
+// before the peer has read our connection.close.
+func (c *conn) discardInput() {
+	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
+	io.Copy(io.Discard, c.nc)
 }
 
 // onFrameWhileClosing handles a frame after we sent connection.close: only
