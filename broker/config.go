@@ -27,6 +27,16 @@ type Config struct {
 	DefaultVhost string
 	// LoopbackUsers may connect only from loopback addresses.
 	LoopbackUsers []string
+	// MemoryHighWatermark is the fraction of RAM above which publishers are
+	// blocked (RabbitMQ's vm_memory_high_watermark); MemoryLimit, when
+	// non-zero, is an absolute limit in bytes that takes precedence.
+	MemoryHighWatermark float64
+	MemoryLimit         uint64
+	// DiskFreeLimit blocks publishers when the data directory's file
+	// system has less free space (bytes; 0: no check).
+	DiskFreeLimit uint64
+	// AlarmInterval is how often memory and disk are sampled.
+	AlarmInterval time.Duration
 	// Logger receives the broker's structured log; nil discards.
 	Logger *slog.Logger
 	// Product and Version are announced in connection.start.
@@ -38,18 +48,21 @@ type Config struct {
 // guest/guest limited to loopback, the vhost "/".
 func DefaultConfig() Config {
 	return Config{
-		AMQPListen:       ":5672",
-		DataDir:          "./data",
-		ChannelMax:       2047,
-		FrameMax:         131072,
-		Heartbeat:        60 * time.Second,
-		MaxMessageSize:   128 << 20,
-		HandshakeTimeout: 10 * time.Second,
-		DefaultUser:      "guest",
-		DefaultPass:      "guest",
-		DefaultVhost:     "/",
-		LoopbackUsers:    []string{"guest"},
-		Product:          "Warren",
-		Version:          "0.1.0",
+		AMQPListen:          ":5672",
+		DataDir:             "./data",
+		ChannelMax:          2047,
+		FrameMax:            131072,
+		Heartbeat:           60 * time.Second,
+		MaxMessageSize:      128 << 20,
+		HandshakeTimeout:    10 * time.Second,
+		DefaultUser:         "guest",
+		DefaultPass:         "guest",
+		DefaultVhost:        "/",
+		LoopbackUsers:       []string{"guest"},
+		MemoryHighWatermark: 0.4,
+		DiskFreeLimit:       50 << 20,
+		AlarmInterval:       time.Second,
+		Product:             "Warren",
+		Version:             "0.1.0",
 	}
 }

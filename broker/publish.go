@@ -133,6 +133,7 @@ func (ch *channel) publishComplete() error {
 		seq = ch.confirms.next()
 	}
 	ch.enqueue(ex, msg, s.mandatory, seq)
+	ch.c.waitIfBlocked()
 	return nil
 }
 

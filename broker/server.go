@@ -32,6 +32,8 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup // connection goroutines
 
+	alarms  alarms
+	stop    chan struct{} // closed by Close
 	replyTo replyToRegistry
 	routers sync.Pool // *exchange.Router for routing off the reader goroutines
 }
@@ -52,9 +54,18 @@ func New(cfg Config, st Store) (*Server, error) {
 		conns:  map[*conn]struct{}{},
 	}
 	s.replyTo.init()
+	s.stop = make(chan struct{})
+	memLimit := cfg.MemoryLimit
+	if memLimit == 0 && cfg.MemoryHighWatermark > 0 {
+		memLimit = uint64(float64(totalMemory()) * cfg.MemoryHighWatermark)
+	}
+	s.alarms.init(memLimit, cfg.DiskFreeLimit)
 	s.routers.New = func() any { return new(exchange.Router) }
 	if err := s.restore(); err != nil {
 		return nil, err
+	}
+	if cfg.AlarmInterval > 0 {
+		go s.monitorAlarms(cfg.AlarmInterval, s.stop)
 	}
 	return s, nil
 }
@@ -182,6 +193,7 @@ func (s *Server) Close(ctx context.Context) error {
 		return nil
 	}
 	s.closing = true
+	close(s.stop)
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
