@@ -15,6 +15,7 @@ import (
 	_ "net/http/pprof" // served only on --pprof
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,11 +38,29 @@ type options struct {
 	dataDir    string
 	logLevel   string
 	pprof      string
+	memoryHigh float64
+	diskFree   uint64
 }
 
 // envOr returns the WARREN_<name> environment variable, or def.
 func envOr(name, def string) string {
 	if v, ok := os.LookupEnv("WARREN_" + name); ok {
+		return v
+	}
+	return def
+}
+
+// envFloat returns WARREN_<name> as a float, or def when unset or invalid.
+func envFloat(name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(envOr(name, ""), 64); err == nil {
+		return v
+	}
+	return def
+}
+
+// envUint returns WARREN_<name> as an unsigned integer, or def when unset or invalid.
+func envUint(name string, def uint64) uint64 {
+	if v, err := strconv.ParseUint(envOr(name, ""), 10, 64); err == nil {
 		return v
 	}
 	return def
@@ -55,6 +74,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.mgmtListen, "mgmt-listen", envOr("MGMT_LISTEN", ":15672"), "management HTTP listen address, empty to disable (WARREN_MGMT_LISTEN)")
 	fs.StringVar(&o.dataDir, "data-dir", envOr("DATA_DIR", def.DataDir), "data directory (WARREN_DATA_DIR)")
 	fs.StringVar(&o.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (WARREN_LOG_LEVEL)")
+	fs.Float64Var(&o.memoryHigh, "memory-high-watermark", envFloat("MEMORY_HIGH_WATERMARK", def.MemoryHighWatermark), "fraction of RAM above which publishers are blocked (WARREN_MEMORY_HIGH_WATERMARK)")
+	fs.Uint64Var(&o.diskFree, "disk-free-limit", envUint("DISK_FREE_LIMIT", def.DiskFreeLimit), "free bytes on the data dir's disk below which publishers are blocked (WARREN_DISK_FREE_LIMIT)")
 	fs.StringVar(&o.pprof, "pprof", envOr("PPROF", ""), "listen address for net/http/pprof, empty to disable (WARREN_PPROF)")
 	return o, fs.Parse(args)
 }
@@ -76,6 +97,8 @@ func run(args []string) error {
 	cfg := broker.DefaultConfig()
 	cfg.AMQPListen = o.amqpListen
 	cfg.DataDir = o.dataDir
+	cfg.MemoryHighWatermark = o.memoryHigh
+	cfg.DiskFreeLimit = o.diskFree
 	cfg.Logger = log
 
 	sopts := store.DefaultOptions()
