@@ -23,7 +23,8 @@ type channel struct {
 	tx        *txState        // nil until tx.select
 	prefetch  int             // per-consumer prefetch for new consumers (qos global=false)
 	scratch   []unackedDelivery
-	writeOK   struct { // the last exchange publishing was allowed to
+	entries   []*queue.Entry // scratch for settling
+	writeOK   struct {       // the last exchange publishing was allowed to
 		gen      uint64
 		exchange string
 		valid    bool
@@ -168,17 +169,35 @@ func (ch *channel) shutdown() {
 		pending = append(pending, ch.tx.acks...)
 		ch.tx = nil
 	}
-	forEachQueue(pending, func(q *queue.Queue, entries []*queue.Entry) { q.Requeue(entries) })
+	settleByQueue(pending, nil, settleRequeue)
 	ch.c.srv.replyTo.unregisterChannel(ch)
 }
 
-// forEachQueue groups deliveries by queue, in order, and calls fn per group.
-func forEachQueue(ds []unackedDelivery, fn func(q *queue.Queue, entries []*queue.Entry)) {
+// settleByQueue groups deliveries by queue, in order, and settles each
+// group with its queue. The common case of one queue allocates nothing
+// beyond entries' growth; entries is scratch space the caller may reuse.
+func settleByQueue(ds []unackedDelivery, entries []*queue.Entry, kind settleKind) []*queue.Entry {
 	if len(ds) == 0 {
-		return
+		return entries
+	}
+	first := ds[0].entry.Queue()
+	single := true
+	for _, d := range ds[1:] {
+		if d.entry.Queue() != first {
+			single = false
+			break
+		}
+	}
+	if single {
+		entries = entries[:0]
+		for _, d := range ds {
+			entries = append(entries, d.entry)
+		}
+		settleQueue(first, entries, kind)
+		clear(entries)
+		return entries[:0]
 	}
 	done := make([]bool, len(ds))
-	entries := make([]*queue.Entry, 0, len(ds))
 	for i := range ds {
 		if done[i] {
 			continue
@@ -191,6 +210,20 @@ func forEachQueue(ds []unackedDelivery, fn func(q *queue.Queue, entries []*queue
 				done[j] = true
 			}
 		}
-		fn(q, entries)
+		settleQueue(q, entries, kind)
+	}
+	clear(entries)
+	return entries[:0]
+}
+
+// settleQueue acks, requeues or rejects entries of one queue.
+func settleQueue(q *queue.Queue, entries []*queue.Entry, kind settleKind) {
+	switch kind {
+	case settleAck:
+		q.Ack(entries)
+	case settleRequeue:
+		q.Requeue(entries)
+	default:
+		q.Reject(entries)
 	}
 }

@@ -331,16 +331,7 @@ func (ch *channel) settle(tag uint64, multiple bool, kind settleKind) error {
 
 // apply settles deliveries with their queues.
 func (ch *channel) apply(ds []unackedDelivery, kind settleKind) {
-	forEachQueue(ds, func(q *queue.Queue, entries []*queue.Entry) {
-		switch kind {
-		case settleAck:
-			q.Ack(entries)
-		case settleRequeue:
-			q.Requeue(entries)
-		default:
-			q.Reject(entries)
-		}
-	})
+	ch.entries = settleByQueue(ds, ch.entries, kind)
 }
 
 func (ch *channel) onRecover(requeue, reply bool) error {
