@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 GOFLAGS ?=
 
-.PHONY: all build run test vet unit compat bench clean
+.PHONY: all build run test vet unit bench clean
 
 all: build
 
@@ -23,6 +23,11 @@ unit:
 # Every test: vet, the Go tests (which include the pika, rabbitmq-c and
 # amqp091-go suite compatibility tests when those tools are installed).
 test: vet unit
+
+# Warren against RabbitMQ (when rabbitmq-server is installed), side by side;
+# writes docs/BENCHMARKS.md. Not part of `make test`.
+bench: build
+	./$(BIN)/warren-perf matrix --warren $(BIN)/warren --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(BIN)
