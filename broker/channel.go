@@ -16,15 +16,16 @@ type channel struct {
 	c       *conn
 	closing bool // we sent channel.close and wait for close-ok
 
-	content   contentState
-	router    exchange.Router
-	lastQueue string
-	confirms  *confirmTracker // nil until confirm.select
-	tx        *txState        // nil until tx.select
-	prefetch  int             // per-consumer prefetch for new consumers (qos global=false)
-	scratch   []unackedDelivery
-	entries   []*queue.Entry // scratch for settling
-	writeOK   struct {       // the last exchange publishing was allowed to
+	content    contentState
+	router     exchange.Router
+	lastQueue  string
+	confirms   *confirmTracker // nil until confirm.select
+	tx         *txState        // nil until tx.select
+	prefetch   int             // per-consumer prefetch for new consumers (qos global=false)
+	scratch    []unackedDelivery
+	entries    []*queue.Entry // scratch for settling
+	sincePaced int            // publishes since the last flow-control check
+	writeOK    struct {       // the last exchange publishing was allowed to
 		gen      uint64
 		exchange string
 		valid    bool

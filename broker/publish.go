@@ -197,6 +197,7 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 			ch.confirmOnReader(seq, !outcome.nack.Load())
 		}
 	}
+	ch.pace(queues)
 }
 
 // publishOutcome resolves one confirm once every part of the publish
