@@ -480,3 +480,14 @@ func (c *conn) removeExclusive(q *Queue) {
 	delete(c.exclusive, q)
 	c.mu.Unlock()
 }
+
+// channelList returns the connection's open channels; any goroutine may call it.
+func (c *conn) channelList() []*channel {
+	c.chMu.Lock()
+	defer c.chMu.Unlock()
+	out := make([]*channel, 0, len(c.channels))
+	for _, ch := range c.channels {
+		out = append(out, ch)
+	}
+	return out
+}

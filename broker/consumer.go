@@ -126,13 +126,7 @@ func (c *conn) afterWrite() {
 
 // kickConsumers kicks every consumer of every channel.
 func (c *conn) kickConsumers() {
-	c.chMu.Lock()
-	chans := make([]*channel, 0, len(c.channels))
-	for _, ch := range c.channels {
-		chans = append(chans, ch)
-	}
-	c.chMu.Unlock()
-	for _, ch := range chans {
+	for _, ch := range c.channelList() {
 		ch.mu.Lock()
 		cs := ch.consumerList()
 		ch.mu.Unlock()

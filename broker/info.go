@@ -88,13 +88,7 @@ func (s *Server) ChannelInfos() []ChannelInfo {
 		if !c.opened.Load() {
 			continue
 		}
-		c.chMu.Lock()
-		chans := make([]*channel, 0, len(c.channels))
-		for _, ch := range c.channels {
-			chans = append(chans, ch)
-		}
-		c.chMu.Unlock()
-		for _, ch := range chans {
+		for _, ch := range c.channelList() {
 			ch.mu.Lock()
 			out = append(out, ChannelInfo{
 				Connection: c.name, Number: ch.id, User: c.user.Name, Vhost: c.vhost.name,
@@ -133,13 +127,7 @@ func (s *Server) ConsumerInfos() []ConsumerInfo {
 		if !c.opened.Load() {
 			continue
 		}
-		c.chMu.Lock()
-		chans := make([]*channel, 0, len(c.channels))
-		for _, ch := range c.channels {
-			chans = append(chans, ch)
-		}
-		c.chMu.Unlock()
-		for _, ch := range chans {
+		for _, ch := range c.channelList() {
 			ch.mu.Lock()
 			for _, k := range ch.consumers {
 				out = append(out, ConsumerInfo{
