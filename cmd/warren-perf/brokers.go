@@ -108,7 +108,9 @@ func startRabbitMQ() (*broker, error) {
 		"RABBITMQ_PID_FILE="+filepath.Join(dir, "pid"),
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+plugins,
 	)
-	cmd := exec.Command("rabbitmq-server")
+	// Debian's default of 1024 file descriptors caps RabbitMQ near 830
+	// connections; raise it so scenario (g) measures memory, not the limit.
+	cmd := exec.Command("sh", "-c", "ulimit -n 65536 2>/dev/null; exec rabbitmq-server")
 	cmd.Env = env
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start rabbitmq-server: %w", err)
