@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -120,4 +121,13 @@ func (p *process) stop() error {
 		p.cmd.Process.Kill()
 		return fmt.Errorf("warren did not stop within 30 s")
 	}
+}
+
+// runBinary runs the broker binary to completion (for start-up failures)
+// and returns its combined output.
+func runBinary(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, warrenBin, args...).CombinedOutput()
+	return string(out), err
 }
