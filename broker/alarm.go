@@ -166,3 +166,21 @@ func (c *conn) waitIfBlocked() {
 	}
 	c.log.Info("connection unblocked")
 }
+
+// Resources are the figures the resource alarms watch.
+type Resources struct {
+	MemoryUsed, MemoryLimit uint64
+	DiskFree, DiskFreeLimit uint64 // DiskFree is 0 when unknown
+}
+
+// Resources samples memory and disk now.
+func (s *Server) Resources() Resources {
+	r := Resources{MemoryUsed: memoryInUse(), MemoryLimit: s.alarms.memoryLimit.Load(), DiskFreeLimit: s.alarms.diskLimit.Load()}
+	if s.cfg.DataDir != "" {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(s.cfg.DataDir, &st); err == nil {
+			r.DiskFree = st.Bavail * uint64(st.Bsize)
+		}
+	}
+	return r
+}

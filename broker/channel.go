@@ -44,6 +44,8 @@ type channel struct {
 	txInfo         bool
 	deliver        amqp.BasicDeliver
 	getOk          amqp.BasicGetOk
+
+	stats Counters // message counters, read by management
 }
 
 func newChannel(c *conn, id uint16) *channel {

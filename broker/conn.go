@@ -61,7 +61,9 @@ type conn struct {
 	mu        sync.Mutex // guards exclusive
 	exclusive map[*Queue]struct{}
 
-	stats connStats
+	stats        connStats
+	retired      Counters    // message counters of closed channels
+	statsRetired atomic.Bool // retired were handed to the vhost
 }
 
 // connStats are per-connection counters, summed on read by management.
@@ -446,8 +448,16 @@ func (c *conn) teardown() {
 			ch.shutdown()
 		}
 		c.chMu.Lock()
+		for _, ch := range c.channels {
+			c.retireChannelLocked(ch)
+		}
 		c.channels = nil
 		c.chMu.Unlock()
+		if c.vhost != nil {
+			s := c.retired.Snapshot()
+			c.vhost.retired.addAll(&s)
+			c.statsRetired.Store(true)
+		}
 		c.mu.Lock()
 		excl := make([]*Queue, 0, len(c.exclusive))
 		for q := range c.exclusive {

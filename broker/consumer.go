@@ -47,6 +47,7 @@ func (c *consumer) Deliver(e *queue.Entry, redelivered bool) bool {
 	o.mu.Unlock()
 	ch.mu.Unlock()
 	o.notify()
+	countDelivery(ch, c.q, false, c.noAck, redelivered)
 	if !c.noAck && !redelivered {
 		c.q.vhost.srv.markDelivered(c.q, m)
 	}
@@ -269,6 +270,7 @@ func (ch *channel) onGet(m *amqp.BasicGet) error {
 	o.mu.Unlock()
 	ch.mu.Unlock()
 	o.notify()
+	countDelivery(ch, q, true, m.NoAck, e.Redelivered())
 	if !m.NoAck && !e.Redelivered() {
 		ch.c.srv.markDelivered(q, msg)
 	}
@@ -325,6 +327,9 @@ func (ch *channel) settle(tag uint64, multiple bool, kind settleKind) error {
 
 // apply settles deliveries with their queues.
 func (ch *channel) apply(ds []unackedDelivery, kind settleKind) {
+	if kind == settleAck {
+		ch.countAcks(ds)
+	}
 	ch.entries = settleByQueue(ds, ch.entries, kind)
 }
 

@@ -25,6 +25,7 @@ type ConnectionInfo struct {
 	Heartbeat        time.Duration
 	ConnectedAt      time.Time
 	RecvOct, SendOct uint64
+	Stats            MessageStats
 }
 
 // ConnectionInfos lists the open connections that finished the handshake.
@@ -52,6 +53,7 @@ func (c *conn) info() (ConnectionInfo, bool) {
 		ClientProperties: c.clientProps, Channels: n, ChannelMax: c.channelMax,
 		FrameMax: c.frameMax, Heartbeat: c.heartbeat(), ConnectedAt: c.connectedAt,
 		RecvOct: c.stats.recvOct.Load(), SendOct: c.stats.sendOct.Load(),
+		Stats: c.messageStats(),
 	}, true
 }
 
@@ -79,6 +81,7 @@ type ChannelInfo struct {
 	GlobalPrefetch int
 	Confirm        bool
 	Transactional  bool
+	Stats          MessageStats
 }
 
 // ChannelInfos lists every open channel.
@@ -94,7 +97,7 @@ func (s *Server) ChannelInfos() []ChannelInfo {
 				Connection: c.name, Number: ch.id, User: c.user.Name, Vhost: c.vhost.name,
 				Consumers: len(ch.consumers), Unacked: ch.unacked.len(),
 				GlobalPrefetch: ch.globalPrefetch, Prefetch: ch.prefetchInfo,
-				Confirm: ch.confirmInfo, Transactional: ch.txInfo,
+				Confirm: ch.confirmInfo, Transactional: ch.txInfo, Stats: ch.stats.Snapshot(),
 			})
 			ch.mu.Unlock()
 		}

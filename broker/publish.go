@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -164,10 +165,15 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 		ch.confirmOnReader(seq, true)
 		return
 	}
+	ch.stats.Inc(StatPublish)
+	ex.PublishIn.Add(1)
 	queues := v.route(&ch.router, ex, msg, nil)
 	if len(queues) == 0 {
 		if mandatory {
+			ch.stats.Inc(StatReturnUnroutable)
 			ch.sendReturn(msg, amqp.NoRoute, "NO_ROUTE")
+		} else {
+			ch.stats.Inc(StatDropUnroutable)
 		}
 		ch.confirmOnReader(seq, true)
 		return
@@ -179,16 +185,7 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 		outcome.pending.Store(1)
 	}
 	srv.persistMessage(msg, queues, outcome)
-	rejected := false
-	for _, q := range queues {
-		switch q.Publish(msg) {
-		case queue.Rejected:
-			rejected = true
-			srv.unpersistRejected(q, msg)
-		case queue.Dropped: // the queue was deleted meanwhile
-			srv.unpersistRejected(q, msg)
-		}
-	}
+	rejected := publishToQueues(srv, ex, msg, queues)
 	if outcome != nil {
 		if rejected {
 			outcome.nack.Store(true)
@@ -200,26 +197,61 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 	ch.pace(queues)
 }
 
+// publishToQueues enqueues a routed message into its queues, which
+// persistMessage has already been given, and reports whether a queue
+// rejected it (x-overflow reject-publish).
+func publishToQueues(srv *Server, ex *exchange.Exchange, msg *queue.Message, queues []*Queue) (rejected bool) {
+	ex.PublishOut.Add(uint64(len(queues)))
+	for _, q := range queues {
+		switch q.Publish(msg) {
+		case queue.Accepted:
+			q.stats.Inc(StatPublish)
+		case queue.Rejected:
+			rejected = true
+			srv.unpersistRejected(q, msg)
+		case queue.Dropped: // the queue was deleted meanwhile
+			srv.unpersistRejected(q, msg)
+		}
+	}
+	return rejected
+}
+
 // publishOutcome resolves one confirm once every part of the publish
 // (enqueueing, and the group commit when the message is durable) is done.
 type publishOutcome struct {
 	ch      *channel
 	seq     uint64
+	stored  chan<- error // instead of ch: told nil, or errStoreFailed on a nack
 	pending atomic.Int32
 	nack    atomic.Bool
 }
 
 func (o *publishOutcome) done() {
-	if o.pending.Add(-1) == 0 {
-		o.ch.confirm(o.seq, !o.nack.Load())
+	if o.pending.Add(-1) != 0 {
+		return
 	}
+	if o.stored != nil {
+		var err error
+		if o.nack.Load() {
+			err = errStoreFailed
+		}
+		o.stored <- err
+		return
+	}
+	o.ch.confirm(o.seq, !o.nack.Load())
 }
+
+// errStoreFailed reports a persistent message the store could not keep.
+var errStoreFailed = errors.New("the message could not be stored")
 
 // confirm resolves a publisher-confirm sequence number (0: not in confirm
 // mode) and sends what can be confirmed; any goroutine may call it.
 func (ch *channel) confirm(seq uint64, ack bool) {
 	if seq != 0 {
 		ch.confirms.resolve(seq, ack)
+		if ack {
+			ch.stats.Inc(StatConfirm)
+		}
 	}
 }
 
@@ -230,6 +262,9 @@ func (ch *channel) confirmOnReader(seq uint64, ack bool) {
 		return
 	}
 	ch.confirms.mark(seq, ack)
+	if ack {
+		ch.stats.Inc(StatConfirm)
+	}
 	ch.c.confirmDirty = append(ch.c.confirmDirty, ch)
 	if len(ch.c.confirmDirty) >= maxDeferredConfirms {
 		ch.c.flushConfirms()

@@ -202,6 +202,7 @@ func (c *conn) soft(ch *channel, err error) error {
 
 func (c *conn) freeChannel(ch *channel) {
 	c.chMu.Lock()
+	c.retireChannelLocked(ch)
 	delete(c.channels, ch.id)
 	c.chMu.Unlock()
 	if c.lastCh == ch {

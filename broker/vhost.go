@@ -36,6 +36,7 @@ type Vhost struct {
 	exchanges atomic.Pointer[map[string]*exchange.Exchange]
 	queues    atomic.Pointer[map[string]*Queue]
 	deleted   atomic.Bool
+	retired   Counters // message counters of closed connections
 }
 
 // Queue is a queue as the broker sees it: the queue itself plus its owner
@@ -46,6 +47,7 @@ type Queue struct {
 	owner    *conn // exclusive owner, nil otherwise
 	storeKey string
 	durable  bool // durable and not exclusive: keeps persistent messages on disk
+	stats    Counters
 }
 
 func newVhost(srv *Server, name string) *Vhost {

@@ -108,6 +108,11 @@ type Exchange struct {
 	Internal   bool
 	Args       amqp.Table
 
+	// PublishIn counts messages published to the exchange and PublishOut
+	// the copies routed from it into queues; the broker counts, management
+	// reads.
+	PublishIn, PublishOut atomic.Uint64
+
 	table atomic.Pointer[router]
 
 	mu       sync.Mutex         // serialises changes

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/warrenmq/warren/broker"
+	"github.com/warrenmq/warren/mgmtui"
 	"github.com/warrenmq/warren/store"
 )
 
@@ -125,8 +126,26 @@ func run(args []string) error {
 			}
 		}()
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	var mgmt *http.Server
+	if o.mgmtListen != "" {
+		mln, err := net.Listen("tcp", o.mgmtListen)
+		if err != nil {
+			ln.Close()
+			srv.Close(context.Background())
+			return fmt.Errorf("listen management %s: %w", o.mgmtListen, err)
+		}
+		api := mgmtui.New(srv, mgmtui.Options{AMQPAddr: ln.Addr().String(), HTTPAddr: mln.Addr().String(), Logger: log})
+		defer api.Close()
+		mgmt = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := mgmt.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("management listener: %w", err)
+			}
+		}()
+		log.Info("management listening", "addr", mln.Addr().String())
+	}
 	log.Info("warren started", "amqp", ln.Addr().String(), "data_dir", cfg.DataDir)
 
 	sig := make(chan os.Signal, 1)
@@ -141,6 +160,11 @@ func run(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if mgmt != nil {
+		if err := mgmt.Shutdown(ctx); err != nil {
+			log.Warn("management shutdown", "err", err)
+		}
+	}
 	if err := srv.Close(ctx); err != nil {
 		return err
 	}
