@@ -25,6 +25,7 @@ type listQuery struct {
 	sortKey     string
 	sortReverse bool
 	columns     []string
+	total       int // items before filtering, for total_count
 }
 
 func parseListQuery(r *http.Request) (listQuery, error) {
@@ -93,7 +94,7 @@ func writeList(w http.ResponseWriter, r *http.Request, items []object) {
 		writeError(w, err)
 		return
 	}
-	total := len(items)
+	q.total = len(items)
 	if q.name != "" {
 		kept := items[:0:0]
 		for _, it := range items {
@@ -108,17 +109,23 @@ func writeList(w http.ResponseWriter, r *http.Request, items []object) {
 		writeJSON(w, http.StatusOK, pruneAll(items, q.columns))
 		return
 	}
-	pageCount := (len(items) + q.size - 1) / q.size
+	writePage(w, q, len(items), func(start, end int) []object { return items[start:end] })
+}
+
+// writePage writes one page of n filtered items in the paged envelope;
+// render returns the items in [start, end).
+func writePage(w http.ResponseWriter, q listQuery, n int, render func(start, end int) []object) {
+	pageCount := (n + q.size - 1) / q.size
 	if q.page > pageCount && q.page > 1 {
 		writeError(w, badRequest("page out of range"))
 		return
 	}
-	start := min((q.page-1)*q.size, len(items))
-	end := min(start+q.size, len(items))
-	page := pruneAll(items[start:end], q.columns)
+	start := min((q.page-1)*q.size, n)
+	end := min(start+q.size, n)
+	page := pruneAll(render(start, end), q.columns)
 	writeJSON(w, http.StatusOK, pagedList{
-		FilteredCount: len(items), ItemCount: len(page), Items: page, Page: q.page,
-		PageCount: pageCount, PageSize: q.size, TotalCount: total,
+		FilteredCount: n, ItemCount: len(page), Items: page, Page: q.page,
+		PageCount: pageCount, PageSize: q.size, TotalCount: q.total,
 	})
 }
 

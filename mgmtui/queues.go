@@ -46,13 +46,34 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request, u *user) {
 		writeError(w, err)
 		return
 	}
-	var items []object
+	var queues []*broker.Queue
 	for _, v := range vhosts {
-		for _, name := range sortedKeys(v.Queues()) {
-			if q.matches(name) { // filter before rendering: cheap with many queues
-				items = append(items, a.queueObject(v.Queues()[name]))
+		all := v.Queues()
+		q.total += len(all)
+		for _, name := range sortedKeys(all) {
+			if q.matches(name) {
+				queues = append(queues, all[name])
 			}
 		}
+	}
+	if q.paged && (q.sortKey == "" || q.sortKey == "name") {
+		// Listed in name order already: render only the page, so that a
+		// page costs the same with 10 queues or 100,000.
+		if q.sortReverse {
+			slices.Reverse(queues)
+		}
+		writePage(w, q, len(queues), func(start, end int) []object {
+			items := make([]object, 0, end-start)
+			for _, bq := range queues[start:end] {
+				items = append(items, a.queueObject(bq))
+			}
+			return items
+		})
+		return
+	}
+	items := make([]object, 0, len(queues))
+	for _, bq := range queues {
+		items = append(items, a.queueObject(bq))
 	}
 	writeList(w, r, items)
 }

@@ -36,13 +36,16 @@ func (s *sampler) observe(key string, now time.Time, values []float64) {
 	}
 	dt := now.Sub(p.at).Seconds()
 	if dt > 0 && len(p.values) == len(values) {
+		// A new slice: readers hold on to the previous one.
+		rates := make([]float64, len(values))
 		for i, v := range values {
 			r := (v - p.values[i]) / dt
 			if r < 0 && i < int(broker.NumStats)+1 {
 				r = 0 // a counter restarted (its object was recreated)
 			}
-			p.rates[i] = r
+			rates[i] = r
 		}
+		p.rates = rates
 	}
 	p.at, p.values, p.pass = now, values, s.pass
 }
