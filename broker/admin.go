@@ -98,6 +98,9 @@ func (s *Server) DeleteVhost(name string) (bool, error) {
 		}
 	}
 	s.users.ClearVhostPermissions(name)
+	for _, p := range v.Policies() {
+		s.deleteRecord(kindPolicy, metaKey(name, p.Name))
+	}
 	s.deleteRecord(kindVhost, name)
 	return true, nil
 }

@@ -154,6 +154,7 @@ type QueueInfo struct {
 	Arguments                      amqp.Table
 	Ready, Unacked, Consumers      int
 	ReadyBytes                     int64
+	Policy                         string // the policy applied, "" for none
 }
 
 // Info returns the queue's description.
@@ -163,7 +164,7 @@ func (q *Queue) Info() QueueInfo {
 	info := QueueInfo{
 		Vhost: q.vhost.name, Name: cfg.Name, Durable: cfg.Durable, AutoDelete: cfg.AutoDelete,
 		Exclusive: cfg.Exclusive, Arguments: cfg.Args, Ready: ready, Unacked: unacked,
-		Consumers: consumers, ReadyBytes: q.ReadyBytes(),
+		Consumers: consumers, ReadyBytes: q.ReadyBytes(), Policy: q.PolicyName(),
 	}
 	if q.owner != nil {
 		info.Owner = q.owner.name

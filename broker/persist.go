@@ -34,6 +34,7 @@ const (
 	kindQueue      = "queue"
 	kindBinding    = "binding"
 	kindState      = "state"
+	kindPolicy     = "policy"
 )
 
 // exchangeRecord is a durable exchange as stored.
@@ -242,6 +243,9 @@ func (s *Server) restore() error {
 		return s.users.SetPermission(p)
 	}); err != nil {
 		return fmt.Errorf("restore permissions: %w", err)
+	}
+	if err := s.restorePolicies(); err != nil {
+		return err
 	}
 	if err := s.restoreExchanges(); err != nil {
 		return err

@@ -352,7 +352,10 @@ func (v *Vhost) routeKey(r *exchange.Router, ex *exchange.Exchange, key string, 
 // alternateExchange returns ex's alternate exchange, or nil.
 func (v *Vhost) alternateExchange(ex *exchange.Exchange) *exchange.Exchange {
 	name, ok := ex.Args["alternate-exchange"].(string)
-	if !ok || name == ex.Name {
+	if !ok {
+		name = v.policyAlternateExchange(ex.Name)
+	}
+	if name == "" || name == ex.Name {
 		return nil
 	}
 	return v.Exchange(name)

@@ -138,7 +138,7 @@ func (c *conn) messageStats() MessageStats {
 func (v *Vhost) MessageStats() MessageStats {
 	s := v.retired.Snapshot()
 	for _, c := range v.srv.Connections() {
-		if c.vhost == v && !c.statsRetired.Load() {
+		if c.opened.Load() && c.vhost == v && !c.statsRetired.Load() {
 			cs := c.messageStats()
 			s.Add(&cs)
 		}

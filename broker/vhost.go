@@ -37,6 +37,7 @@ type Vhost struct {
 	queues    atomic.Pointer[map[string]*Queue]
 	deleted   atomic.Bool
 	retired   Counters // message counters of closed connections
+	policies  atomic.Pointer[[]*Policy]
 }
 
 // Queue is a queue as the broker sees it: the queue itself plus its owner
@@ -48,6 +49,7 @@ type Queue struct {
 	storeKey string
 	durable  bool // durable and not exclusive: keeps persistent messages on disk
 	stats    Counters
+	policy   atomic.Pointer[string] // name of the policy applied, "" for none
 }
 
 func newVhost(srv *Server, name string) *Vhost {
@@ -319,6 +321,8 @@ func (v *Vhost) DeclareQueue(s QueueSpec, passive bool, owner *conn) (*Queue, er
 // newQueue builds a broker queue with hooks wired to this vhost.
 func (v *Vhost) newQueue(cfg queue.Config) *Queue {
 	q := &Queue{vhost: v, storeKey: v.name + "\x00" + cfg.Name, durable: cfg.Durable && !cfg.Exclusive}
+	cfg, policy := v.withPolicy(cfg)
+	q.policy.Store(&policy)
 	q.Queue = queue.New(cfg, queue.Hooks{
 		DeadLetter: func(_ *queue.Queue, dead []queue.DeadLetter) { v.srv.deadLetter(v, q, dead) },
 		Unused:     func(*queue.Queue) { v.autoDeleteQueue(q) },

@@ -1,82 +1,15 @@
 package mgmtui
 
 import (
-	"encoding/base64"
-	"encoding/json"
-	"math"
 	"time"
-	"unicode/utf8"
 
 	"github.com/warrenmq/warren/amqp"
 )
 
-// tableFromJSON converts a JSON object to an AMQP table as RabbitMQ does:
-// integers become longs, other numbers doubles, strings long strings,
-// arrays and objects arrays and tables.
-func tableFromJSON(m map[string]any) amqp.Table {
-	t := make(amqp.Table, len(m))
-	for k, v := range m {
-		t[k] = valueFromJSON(v)
-	}
-	return t
-}
+// tableFromJSON and tableToJSON convert arguments and headers.
+func tableFromJSON(m map[string]any) amqp.Table { return amqp.TableFromJSON(m) }
 
-func valueFromJSON(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if n, err := v.Int64(); err == nil {
-			return n
-		}
-		f, _ := v.Float64()
-		return f
-	case float64:
-		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
-			return int64(v)
-		}
-		return v
-	case map[string]any:
-		return tableFromJSON(v)
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = valueFromJSON(e)
-		}
-		return out
-	}
-	return v // string, bool, nil
-}
-
-// tableToJSON converts an AMQP table for a JSON response; nil becomes {}.
-func tableToJSON(t amqp.Table) map[string]any {
-	out := make(map[string]any, len(t))
-	for k, v := range t {
-		out[k] = valueToJSON(v)
-	}
-	return out
-}
-
-func valueToJSON(v any) any {
-	switch v := v.(type) {
-	case amqp.Table:
-		return tableToJSON(v)
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = valueToJSON(e)
-		}
-		return out
-	case []byte:
-		if utf8.Valid(v) {
-			return string(v)
-		}
-		return base64.StdEncoding.EncodeToString(v)
-	case time.Time:
-		return v.Unix()
-	case amqp.Decimal:
-		return float64(v.Value) / math.Pow10(int(v.Scale))
-	}
-	return v
-}
+func tableToJSON(t amqp.Table) map[string]any { return amqp.TableToJSON(t) }
 
 // propertiesToJSON renders message properties with RabbitMQ's names,
 // leaving out unset ones.

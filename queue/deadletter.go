@@ -52,7 +52,9 @@ func DeadLetterCopy(m *Message, queueName, reason string, now time.Time, newID u
 // set to x-dead-letter-routing-key if the queue has one (removing the CC
 // header then) or else kept.
 func (q *Queue) DeadLetterMessage(dl DeadLetter, now time.Time, newID uint64) *Message {
-	cfg := &q.cfg // immutable after New
+	q.mu.Lock()
+	cfg := q.cfg // a policy may change it
+	q.mu.Unlock()
 	key, dropCC := dl.Message.RoutingKey, false
 	if cfg.HasDeadLetterRoutingKey {
 		key, dropCC = cfg.DeadLetterRoutingKey, true

@@ -91,7 +91,11 @@ func New(cfg Config, hooks Hooks) *Queue {
 func (q *Queue) Name() string { return q.cfg.Name }
 
 // Config returns the queue's configuration.
-func (q *Queue) Config() Config { return q.cfg }
+func (q *Queue) Config() Config {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.cfg
+}
 
 // now is the time on the queue's monotonic clock, in nanoseconds.
 func (q *Queue) now() int64 { return int64(time.Since(q.epoch)) }
