@@ -66,7 +66,7 @@ func (t *Tags) UnmarshalJSON(b []byte) error {
 // VhostDef is a vhost in a definitions file.
 type VhostDef struct {
 	Name     string         `json:"name"`
-	Limits   map[string]any `json:"limits,omitempty"`
+	Limits   any            `json:"limits,omitempty"` // RabbitMQ writes [] or an object
 	Metadata map[string]any `json:"metadata,omitempty"`
 }
 
@@ -84,6 +84,7 @@ type PolicyDef struct {
 type QueueDef struct {
 	Name       string         `json:"name"`
 	Vhost      string         `json:"vhost,omitempty"`
+	Type       string         `json:"type,omitempty"`
 	Durable    bool           `json:"durable"`
 	AutoDelete bool           `json:"auto_delete"`
 	Arguments  map[string]any `json:"arguments"`
@@ -162,7 +163,7 @@ func (s *Server) ExportDefinitions(vhost string) (Definitions, error) {
 			q := qs[name]
 			if q.isDurable() {
 				cfg := q.Config()
-				d.Queues = append(d.Queues, QueueDef{Name: name, Vhost: field(v), Durable: true, AutoDelete: cfg.AutoDelete, Arguments: amqp.TableToJSON(cfg.Args)})
+				d.Queues = append(d.Queues, QueueDef{Name: name, Vhost: field(v), Type: "classic", Durable: true, AutoDelete: cfg.AutoDelete, Arguments: amqp.TableToJSON(cfg.Args)})
 			}
 		}
 		for _, name := range sortedNames(ex) {
@@ -283,6 +284,9 @@ func (s *Server) ImportDefinitions(d Definitions, vhost string) error {
 		v, err := vh(in(q.Vhost))
 		if err != nil {
 			return fmt.Errorf("queue %q: %w", q.Name, err)
+		}
+		if q.Type != "" && q.Type != "classic" {
+			return fmt.Errorf("queue %q in vhost %q is a %s queue: Warren has only classic queues", q.Name, v.name, q.Type)
 		}
 		spec := QueueSpec{Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Args: tableOrNil(q.Arguments)}
 		if _, err := v.DeclareQueue(spec, false, nil); err != nil {

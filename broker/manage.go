@@ -86,3 +86,6 @@ func (q *Queue) OwnerName() string {
 	}
 	return q.owner.name
 }
+
+// Vhost returns the queue's vhost.
+func (q *Queue) Vhost() *Vhost { return q.vhost }

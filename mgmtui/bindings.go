@@ -3,6 +3,7 @@ package mgmtui
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,9 +28,23 @@ func propertiesKey(key string, args amqp.Table) string {
 	return quoteKey(key) + "~" + base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
-// quoteKey escapes "%" and "~" so that "~" separates the parts.
+// quoteKey percent-encodes a routing key as RabbitMQ does in properties
+// keys (letters, digits, ".", "-" and "_" stay; a space becomes "+"), so
+// "~" only ever separates the parts.
 func quoteKey(key string) string {
-	return strings.NewReplacer("%", "%25", "~", "%7E").Replace(key)
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_':
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 func bindingObject(b broker.BindingInfo) object {

@@ -8,15 +8,20 @@ import (
 	"github.com/warrenmq/warren/exchange"
 )
 
-func (a *API) exchangeObject(vhost string, e *exchange.Exchange) object {
+func (a *API) exchangeObject(v *broker.Vhost, e *exchange.Exchange) object {
+	vhost := v.Name()
 	stats := exchangeStats(e.PublishIn.Load(), e.PublishOut.Load())
 	rates := a.rates.rates(exchangeKey(vhost, e.Name))
+	var policy any
+	if p := v.ExchangePolicy(e.Name); p != "" && e.Name != "" {
+		policy = p
+	}
 	return object{
 		"name": e.Name, "vhost": vhost, "type": e.Kind.String(), "durable": e.Durable,
 		"auto_delete": e.AutoDelete, "internal": e.Internal, "arguments": tableToJSON(e.Args),
 		"user_who_performed_action": "",
 		"message_stats":             messageStats(&stats, rates, broker.StatPublishIn, broker.StatPublishOut),
-		"policy":                    nil,
+		"policy":                    policy,
 	}
 }
 
@@ -30,7 +35,7 @@ func (a *API) listExchanges(w http.ResponseWriter, r *http.Request, u *user) {
 	for _, v := range vhosts {
 		ex := v.Exchanges()
 		for _, name := range sortedKeys(ex) {
-			items = append(items, a.exchangeObject(v.Name(), ex[name]))
+			items = append(items, a.exchangeObject(v, ex[name]))
 		}
 	}
 	writeList(w, r, items)
@@ -62,7 +67,7 @@ func (a *API) getExchange(w http.ResponseWriter, r *http.Request, u *user) {
 		writeError(w, aerr)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.exchangeObject(v.Name(), e))
+	writeJSON(w, http.StatusOK, a.exchangeObject(v, e))
 }
 
 func (a *API) putExchange(w http.ResponseWriter, r *http.Request, u *user) {

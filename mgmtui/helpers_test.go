@@ -185,3 +185,15 @@ func num(t *testing.T, m map[string]any, path string) float64 {
 	}
 	return n
 }
+
+// dialVhostAs opens an AMQP connection as user to a vhost.
+func (f *fixture) dialVhostAs(user, pass, vhost string) *rmq.Connection {
+	f.t.Helper()
+	url := strings.Replace(f.b.URL, "guest:guest", user+":"+pass, 1) + vhost
+	c, err := rmq.Dial(url)
+	if err != nil {
+		f.t.Fatalf("dial %s as %s: %v", vhost, user, err)
+	}
+	f.t.Cleanup(func() { c.Close() })
+	return c
+}

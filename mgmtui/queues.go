@@ -29,6 +29,10 @@ func (a *API) queueObject(q *broker.Queue) object {
 	ms := o["message_stats"].(map[string]any)
 	ms["deliver_get"] = deliverGet(&stats)
 	ms["deliver_get_details"] = details(rateAt(rates, int(broker.NumStats)))
+	if info.Policy != "" {
+		o["policy"] = info.Policy
+		o["effective_policy_definition"] = q.Vhost().PolicyDefinition(info.Policy)
+	}
 	if info.Owner != "" {
 		o["owner_pid_details"] = map[string]any{"name": info.Owner}
 	}
