@@ -136,7 +136,7 @@ func run(args []string) error {
 			srv.Close(context.Background())
 			return fmt.Errorf("listen management %s: %w", o.mgmtListen, err)
 		}
-		api := mgmtui.New(srv, mgmtui.Options{AMQPAddr: ln.Addr().String(), HTTPAddr: mln.Addr().String(), Logger: log})
+		api := mgmtui.New(srv, mgmtui.Options{AMQPAddr: ln.Addr().String(), HTTPAddr: mln.Addr().String(), UI: mgmtui.UIHandler(), Logger: log})
 		defer api.Close()
 		mgmt = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 		go func() {

@@ -1,0 +1,150 @@
+package mgmtui_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/warrenmq/warren/mgmtui"
+)
+
+// findBrowser returns a Chromium or Chrome binary, or "".
+func findBrowser() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// artifactDir is where screenshots go: $WARREN_TEST_ARTIFACTS, default
+// test-artifacts/ at the repository root.
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("WARREN_TEST_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "test-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestWebUIInChromium drives the embedded UI in headless Chromium: log in,
+// declare a queue, publish to it, see its count change, purge it.
+func TestWebUIInChromium(t *testing.T) {
+	browser := findBrowser()
+	if browser == "" {
+		t.Skip("no Chromium or Chrome found (Debian: apt-get install chromium); .ci/run installs it")
+	}
+	f := newFixture(t)
+	ui := httptest.NewServer(mgmtui.New(f.b.Server, mgmtui.Options{Node: "warren@test", AMQPAddr: f.b.Addr, UI: mgmtui.UIHandler(), SampleInterval: 100 * time.Millisecond}))
+	t.Cleanup(ui.Close)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(string, ...any) {})) // the protocol's newer events are noise
+	defer cancel()
+	if err := chromedp.Run(ctx); err != nil { // starts the browser, for the life of ctx
+		t.Fatalf("start %s: %v", browser, err)
+	}
+
+	dir := artifactDir(t)
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var png []byte
+			if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, name), png, 0o644)
+		})
+	}
+	// textIs waits until the element's text is want.
+	textIs := func(sel, want string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			for {
+				var got string
+				if err := chromedp.Text(sel, &got, chromedp.ByQuery).Do(ctx); err == nil && strings.TrimSpace(got) == want {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		})
+	}
+
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Run(stepCtx, actions...); err != nil {
+			var page string
+			dumpCtx, cancelDump := context.WithTimeout(ctx, 5*time.Second)
+			defer cancelDump()
+			_ = chromedp.Run(dumpCtx, chromedp.Text("body", &page, chromedp.ByQuery))
+			t.Fatalf("%s: %v\npage:\n%s", step, err, page)
+		}
+	}
+	run("log in",
+		chromedp.Navigate(ui.URL+"/"),
+		chromedp.WaitVisible("#login-user", chromedp.ByQuery),
+		chromedp.SendKeys("#login-user", "guest", chromedp.ByQuery),
+		chromedp.SendKeys("#login-pass", "guest", chromedp.ByQuery),
+		chromedp.Click("#login-btn", chromedp.ByQuery),
+		chromedp.WaitVisible("#overview", chromedp.ByQuery),
+		textIs("#total-queues", "0"),
+		shot("overview.png"))
+
+	run("declare a queue",
+		chromedp.Navigate(ui.URL+"/#/queues"),
+		chromedp.WaitVisible("#q-name", chromedp.ByQuery),
+		chromedp.SendKeys("#q-name", "ui-queue", chromedp.ByQuery),
+		chromedp.Click("#q-declare-btn", chromedp.ByQuery),
+		chromedp.WaitVisible(`a[href="#/queue/%2F/ui-queue"]`, chromedp.ByQuery))
+	if q := f.b.Server.Vhost("/").Queue("ui-queue"); q == nil {
+		t.Fatal("the UI did not declare the queue")
+	}
+
+	run("publish to it and see the count change",
+		chromedp.Click(`a[href="#/queue/%2F/ui-queue"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#pub-payload", chromedp.ByQuery),
+		textIs("#q-messages", "0"),
+		chromedp.SendKeys("#pub-payload", "hello from the browser", chromedp.ByQuery),
+		chromedp.Click("#pub-btn", chromedp.ByQuery),
+		textIs("#q-messages", "1"),
+		chromedp.Click("#q-get-btn", chromedp.ByQuery),
+		chromedp.WaitVisible("#q-got table", chromedp.ByQuery),
+		shot("queue.png"))
+	var got string
+	run("read the message", chromedp.Text("#q-got", &got, chromedp.ByQuery))
+	if !strings.Contains(got, "hello from the browser") {
+		t.Fatalf("got messages panel = %q", got)
+	}
+
+	run("purge it", chromedp.Click("#q-purge", chromedp.ByQuery), textIs("#q-messages", "0"))
+	if ready, _, _ := f.b.Server.Vhost("/").Queue("ui-queue").Counts(); ready != 0 {
+		t.Fatalf("after purge the queue holds %d", ready)
+	}
+
+	// The API behind the UI also answers the UI's own origin.
+	if r, err := http.Get(ui.URL + "/app.js"); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("app.js: %v %v", r, err)
+	}
+}
