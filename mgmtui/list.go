@@ -95,6 +95,12 @@ func writeList(w http.ResponseWriter, r *http.Request, items []object) {
 		return
 	}
 	q.total = len(items)
+	writeQueried(w, q, items)
+}
+
+// writeQueried writes items under an already parsed query whose total
+// (the count before filtering) is set.
+func writeQueried(w http.ResponseWriter, q listQuery, items []object) {
 	if q.name != "" {
 		kept := items[:0:0]
 		for _, it := range items {

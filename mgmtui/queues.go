@@ -79,7 +79,7 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request, u *user) {
 	for _, bq := range queues {
 		items = append(items, a.queueObject(bq))
 	}
-	writeList(w, r, items)
+	writeQueried(w, q, items)
 }
 
 // queueVar returns the request's queue.

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,13 +35,14 @@ func main() {
 
 // options are the command-line settings.
 type options struct {
-	amqpListen string
-	mgmtListen string
-	dataDir    string
-	logLevel   string
-	pprof      string
-	memoryHigh float64
-	diskFree   uint64
+	amqpListen  string
+	mgmtListen  string
+	dataDir     string
+	logLevel    string
+	pprof       string
+	definitions string
+	memoryHigh  float64
+	diskFree    uint64
 }
 
 // envOr returns the WARREN_<name> environment variable, or def.
@@ -77,6 +79,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (WARREN_LOG_LEVEL)")
 	fs.Float64Var(&o.memoryHigh, "memory-high-watermark", envFloat("MEMORY_HIGH_WATERMARK", def.MemoryHighWatermark), "fraction of RAM above which publishers are blocked (WARREN_MEMORY_HIGH_WATERMARK)")
 	fs.Uint64Var(&o.diskFree, "disk-free-limit", envUint("DISK_FREE_LIMIT", def.DiskFreeLimit), "free bytes on the data dir's disk below which publishers are blocked (WARREN_DISK_FREE_LIMIT)")
+	fs.StringVar(&o.definitions, "definitions", envOr("DEFINITIONS", ""), "RabbitMQ definitions JSON file imported at start, as RabbitMQ's load_definitions (WARREN_DEFINITIONS)")
 	fs.StringVar(&o.pprof, "pprof", envOr("PPROF", ""), "listen address for net/http/pprof, empty to disable (WARREN_PPROF)")
 	return o, fs.Parse(args)
 }
@@ -112,6 +115,13 @@ func run(args []string) error {
 	if err != nil {
 		st.Close()
 		return err
+	}
+	if o.definitions != "" {
+		if err := importDefinitions(srv, o.definitions); err != nil {
+			srv.Close(context.Background())
+			return err
+		}
+		log.Info("definitions imported", "file", o.definitions)
 	}
 	ln, err := net.Listen("tcp", cfg.AMQPListen)
 	if err != nil {
@@ -169,5 +179,22 @@ func run(args []string) error {
 		return err
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// importDefinitions loads a RabbitMQ definitions file into srv.
+func importDefinitions(srv *broker.Server, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--definitions: %w", err)
+	}
+	defer f.Close()
+	var d broker.Definitions
+	if err := json.NewDecoder(f).Decode(&d); err != nil {
+		return fmt.Errorf("--definitions %s: invalid JSON: %w", path, err)
+	}
+	if err := srv.ImportDefinitions(d, ""); err != nil {
+		return fmt.Errorf("--definitions %s: %w", path, err)
+	}
 	return nil
 }
