@@ -353,28 +353,72 @@ func TestSingleActiveConsumerFailover(t *testing.T) {
 	}
 }
 
+// TestQueueArgumentValidation checks each refused argument's reply text,
+// taken verbatim from RabbitMQ 3.10.8 (the queue is named 'v').
 func TestQueueArgumentValidation(t *testing.T) {
 	f := newFixture(t)
+	const prefix = "PRECONDITION_FAILED - invalid arg "
 	for _, c := range []struct {
 		args rmq.Table
 		text string
 	}{
-		{rmq.Table{"x-message-ttl": int32(-1)}, "PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue 'v' in vhost '/': {value_negative,-1}"},
-		{rmq.Table{"x-message-ttl": "10"}, "PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue 'v' in vhost '/': \"expected integer, got longstr\""},
-		{rmq.Table{"x-expires": int32(0)}, "PRECONDITION_FAILED - invalid arg 'x-expires' for queue 'v' in vhost '/': {value_zero,0}"},
-		{rmq.Table{"x-max-length": int32(-2)}, "PRECONDITION_FAILED - invalid arg 'x-max-length' for queue 'v' in vhost '/': {value_negative,-2}"},
-		{rmq.Table{"x-overflow": "sideways"}, "PRECONDITION_FAILED - invalid arg 'x-overflow' for queue 'v' in vhost '/'"},
-		{rmq.Table{"x-dead-letter-routing-key": "k"}, "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue 'v' in vhost '/': routing_key_but_no_dlx_defined"},
-		{rmq.Table{"x-queue-type": "quorum"}, "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'v' in vhost '/'"},
-		{rmq.Table{"x-queue-type": "stream"}, "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'v' in vhost '/'"},
+		{rmq.Table{"x-message-ttl": int32(-1)}, prefix + "'x-message-ttl' for queue 'v' in vhost '/': {value_negative,-1}"},
+		{rmq.Table{"x-message-ttl": "10"}, prefix + "'x-message-ttl' for queue 'v' in vhost '/': \"expected integer, got longstr\""},
+		{rmq.Table{"x-expires": int32(0)}, prefix + "'x-expires' for queue 'v' in vhost '/': {value_zero,0}"},
+		{rmq.Table{"x-expires": int32(-5)}, prefix + "'x-expires' for queue 'v' in vhost '/': {value_negative,-5}"},
+		{rmq.Table{"x-expires": "x"}, prefix + "'x-expires' for queue 'v' in vhost '/': \"expected integer, got longstr\""},
+		{rmq.Table{"x-max-length": int32(-2)}, prefix + "'x-max-length' for queue 'v' in vhost '/': {value_negative,-2}"},
+		{rmq.Table{"x-max-length": "3"}, prefix + "'x-max-length' for queue 'v' in vhost '/': \"expected integer, got longstr\""},
+		{rmq.Table{"x-max-length-bytes": int32(-2)}, prefix + "'x-max-length-bytes' for queue 'v' in vhost '/': {value_negative,-2}"},
+		{rmq.Table{"x-max-length-bytes": true}, prefix + "'x-max-length-bytes' for queue 'v' in vhost '/': \"expected integer, got bool\""},
+		{rmq.Table{"x-overflow": "sideways"}, prefix + "'x-overflow' for queue 'v' in vhost '/': invalid_overflow"},
+		{rmq.Table{"x-overflow": int32(1)}, prefix + "'x-overflow' for queue 'v' in vhost '/': {unacceptable_type,signedint}"},
+		{rmq.Table{"x-max-priority": int32(-1)}, prefix + "'x-max-priority' for queue 'v' in vhost '/': {value_negative,-1}"},
+		{rmq.Table{"x-max-priority": int32(256)}, prefix + "'x-max-priority' for queue 'v' in vhost '/': {max_value_exceeded,256}"},
+		{rmq.Table{"x-max-priority": "5"}, prefix + "'x-max-priority' for queue 'v' in vhost '/': \"expected integer, got longstr\""},
+		{rmq.Table{"x-dead-letter-exchange": int32(1)}, "PRECONDITION_FAILED - invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue 'v' in vhost '/'"},
+		{rmq.Table{"x-dead-letter-routing-key": "k"}, prefix + "'x-dead-letter-routing-key' for queue 'v' in vhost '/': routing_key_but_no_dlx_defined"},
+		{rmq.Table{"x-single-active-consumer": "yes"}, prefix + "'x-single-active-consumer' for queue 'v' in vhost '/': {unacceptable_type,longstr}"},
+		{rmq.Table{"x-single-active-consumer": int32(1)}, prefix + "'x-single-active-consumer' for queue 'v' in vhost '/': {unacceptable_type,signedint}"},
+		{rmq.Table{"x-queue-type": "weird"}, prefix + "'x-queue-type' for queue 'v' in vhost '/': \"unsupported queue type 'weird'\""},
+		// RabbitMQ has quorum and stream queues; Warren refuses them plainly.
+		{rmq.Table{"x-queue-type": "quorum"}, prefix + "'x-queue-type' for queue 'v' in vhost '/': \"unsupported queue type 'quorum'\""},
+		{rmq.Table{"x-queue-type": "stream"}, prefix + "'x-queue-type' for queue 'v' in vhost '/': \"unsupported queue type 'stream'\""},
 	} {
 		ch := openChannel(t, f.conn)
 		_, err := ch.QueueDeclare("v", false, false, false, false, c.args)
-		e := expectCode(t, err, 406)
-		if !strings.HasPrefix(e.Reason, c.text) {
-			t.Errorf("args %v: reason %q, want prefix %q", c.args, e.Reason, c.text)
+		if e := expectCode(t, err, 406); e.Reason != c.text {
+			t.Errorf("args %v:\n got %s\nwant %s", c.args, e.Reason, c.text)
 		}
 	}
 	ch := openChannel(t, f.conn)
-	declare(t, ch, "classic", rmq.Table{"x-queue-type": "classic", "x-custom": "ignored"})
+	declare(t, ch, "classic", rmq.Table{"x-queue-type": "classic", "x-custom": "ignored", "x-message-ttl": int64(5000000000)})
+	if f.b.Server.Vhost("/").Queue("v") != nil {
+		t.Fatal("a refused declare created the queue")
+	}
+}
+
+// TestInvalidExpirationClosesChannel checks basic.publish's expiration
+// property texts, verbatim from RabbitMQ 3.10.8.
+func TestInvalidExpirationClosesChannel(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct{ expiration, text string }{
+		{"soon", "PRECONDITION_FAILED - invalid expiration 'soon': no_integer"},
+		{"-1", "PRECONDITION_FAILED - invalid expiration '-1': {value_negative,-1}"},
+		{"1.5", "PRECONDITION_FAILED - invalid expiration '1.5': {leftover_string,\".5\"}"},
+		{" 10", "PRECONDITION_FAILED - invalid expiration ' 10': no_integer"},
+		{"99999999999999", "PRECONDITION_FAILED - invalid expiration '99999999999999': {value_too_large,99999999999999}"},
+	} {
+		ch := openChannel(t, f.conn)
+		closed := ch.NotifyClose(make(chan *rmq.Error, 1))
+		publish(t, ch, "", "nowhere", rmq.Publishing{Body: []byte("x"), Expiration: c.expiration})
+		select {
+		case e := <-closed:
+			if e == nil || e.Code != 406 || e.Reason != c.text {
+				t.Errorf("expiration %q: closed with %v, want 406 %s", c.expiration, e, c.text)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("expiration %q: channel not closed", c.expiration)
+		}
+	}
 }
