@@ -494,6 +494,10 @@ func TestMessageRatesAndCounts(t *testing.T) {
 	if num(t, q, "message_stats.publish") != 50 || num(t, q, "message_stats.get") != 10 || num(t, q, "message_stats.ack") != 10 {
 		t.Fatalf("queue message_stats = %v", q["message_stats"])
 	}
+	conns := f.expect(http.StatusOK, get, "/api/connections", nil).list(t)
+	if num(t, conns[0], "message_stats.publish") != 51 || num(t, conns[0], "message_stats.get") != 10 {
+		t.Fatalf("connection message_stats = %v", conns[0]["message_stats"])
+	}
 	chans := f.expect(http.StatusOK, get, "/api/channels", nil).list(t)
 	if num(t, chans[0], "message_stats.publish") != 51 {
 		t.Fatalf("channel message_stats = %v", chans[0]["message_stats"])

@@ -34,6 +34,10 @@ func splitHost(addr string) (host string, port int, err error) {
 	return h, n, nil
 }
 
+// octets is where a connection's byte counters sit among its sampled
+// values, after the message stats and deliver_get.
+const octets = int(broker.NumStats) + 1
+
 func (a *API) connectionObject(c broker.ConnectionInfo) object {
 	peerHost, peerPort, _ := splitHost(c.Peer)
 	host, localPort, _ := splitHost(c.Local)
@@ -46,8 +50,9 @@ func (a *API) connectionObject(c broker.ConnectionInfo) object {
 		"ssl": false, "channels": c.Channels, "channel_max": c.ChannelMax, "frame_max": c.FrameMax,
 		"timeout": int(c.Heartbeat.Seconds()), "connected_at": c.ConnectedAt.UnixMilli(),
 		"client_properties": tableToJSON(c.ClientProperties),
-		"recv_oct":          c.RecvOct, "recv_oct_details": details(rateAt(rates, 0)),
-		"send_oct": c.SendOct, "send_oct_details": details(rateAt(rates, 1)),
+		"recv_oct":          c.RecvOct, "recv_oct_details": details(rateAt(rates, octets)),
+		"send_oct": c.SendOct, "send_oct_details": details(rateAt(rates, octets+1)),
+		"message_stats": messageStats(&c.Stats, rates),
 	}
 	if n, ok := c.ClientProperties["connection_name"].(string); ok {
 		o["user_provided_name"] = n

@@ -102,7 +102,7 @@ func (a *API) sampleOnce(now time.Time) {
 	}
 	s.observe(overviewKey, now, statValues(&total, float64(totals.ready+totals.unacked), float64(totals.ready), float64(totals.unacked)))
 	for _, c := range a.srv.ConnectionInfos() {
-		s.observe(connectionKey(c.Name), now, []float64{float64(c.RecvOct), float64(c.SendOct)})
+		s.observe(connectionKey(c.Name), now, statValues(&c.Stats, float64(c.RecvOct), float64(c.SendOct)))
 	}
 	for _, ch := range a.srv.ChannelInfos() {
 		s.observe(channelKey(ch.Connection, ch.Number), now, statValues(&ch.Stats))
