@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,10 +41,21 @@ func throughput(b *broker, c config) (map[string]float64, error) {
 	return out, nil
 }
 
+// idleConns is the number of connections scenario (g) opens.
+const idleConns = 1000
+
+// idleConnections opens idleConns connections with one channel each and
+// reads the broker process's RSS before and after. Only b.pid is counted:
+// for RabbitMQ that is beam.smp; the RSS of its child processes is reported
+// apart, as "children RSS MiB".
 func idleConnections(b *broker, _ config) (map[string]float64, error) {
 	before, err := rssKiB(b.pid)
 	if err != nil {
 		return nil, err
+	}
+	fig := map[string]float64{"RSS MiB before": float64(before) / 1024}
+	if n, err := openFilesLimit(b.pid); err == nil {
+		fig["open files limit"] = float64(n)
 	}
 	var conns []*rmq.Connection
 	defer func() {
@@ -51,22 +63,31 @@ func idleConnections(b *broker, _ config) (map[string]float64, error) {
 			c.Close()
 		}
 	}()
-	for i := 0; i < 1000; i++ {
+	for i := 0; i < idleConns; i++ {
 		c, err := dialRetry(b.uri, 3)
 		if err != nil {
-			return nil, fmt.Errorf("connection %d: %w", i, err)
+			return fig, fmt.Errorf("connection %d (open files limit %.0f): %w", i, fig["open files limit"], err)
 		}
 		conns = append(conns, c)
 		if _, err := c.Channel(); err != nil {
-			return nil, err
+			return fig, fmt.Errorf("channel on connection %d: %w", i, err)
 		}
 	}
 	time.Sleep(2 * time.Second) // let the broker settle before reading RSS (no event to wait for)
 	after, err := rssKiB(b.pid)
 	if err != nil {
-		return nil, err
+		return fig, err
 	}
-	return map[string]float64{"RSS MiB": float64(after) / 1024, "KiB per conn": float64(after-before) / 1000}, nil
+	fig["RSS MiB"] = float64(after) / 1024
+	fig["KiB per conn"] = float64(after-before) / idleConns
+	var children int
+	for _, p := range descendants(b.pid) {
+		if k, err := rssKiB(p); err == nil {
+			children += k
+		}
+	}
+	fig["children RSS MiB"] = float64(children) / 1024
+	return fig, nil
 }
 
 // dialRetry dials up to attempts times (a broker may be slow to accept a
@@ -118,6 +139,7 @@ func runMatrix(args []string) error {
 	out := fs.String("out", "docs/BENCHMARKS.md", "report file")
 	d := fs.Duration("d", 12*time.Second, "duration of each throughput scenario")
 	noRabbit := fs.Bool("no-rabbitmq", false, "measure Warren only")
+	only := fs.String("scenarios", "", "comma-separated scenario ids to run, e.g. g,a (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -138,6 +160,9 @@ func runMatrix(args []string) error {
 	}
 	var rows []row
 	for _, s := range scenarios(*d) {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), s.id) {
+			continue
+		}
 		r := row{s: s}
 		for _, b := range brokers { // alternate the brokers scenario by scenario
 			fmt.Fprintf(os.Stderr, "(%s) %s on %s...\n", s.id, s.title, b.name)
