@@ -3,7 +3,7 @@ package mgmtui
 import (
 	"context"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/warrenmq/warren/broker"
@@ -11,50 +11,57 @@ import (
 
 // sampler turns counters into rates: every interval it records each
 // object's counters and keeps, per object, the per-second rate of change
-// since the previous sample.
+// since the previous sample. A sweep builds a new map and publishes it
+// whole, so readers take no lock and never wait for a sweep over many
+// thousands of queues.
 type sampler struct {
-	mu      sync.Mutex
-	samples map[string]*sample
-	pass    uint64
+	samples atomic.Pointer[map[string]*sample] // published maps are never modified
 }
 
 type sample struct {
 	at     time.Time
 	values []float64
 	rates  []float64
-	pass   uint64
 }
 
-func newSampler() *sampler { return &sampler{samples: map[string]*sample{}} }
+func newSampler() *sampler {
+	s := &sampler{}
+	s.samples.Store(&map[string]*sample{})
+	return s
+}
 
-// observe records an object's counters at now.
-func (s *sampler) observe(key string, now time.Time, values []float64) {
-	p := s.samples[key]
+// sweep is one sampling pass: the samples of the previous pass and the
+// ones being recorded.
+type sweep struct {
+	now        time.Time
+	prev, next map[string]*sample
+}
+
+// observe records an object's counters and its rates since the previous pass.
+func (w *sweep) observe(key string, values []float64) {
+	n := &sample{at: w.now, values: values, rates: make([]float64, len(values))}
+	w.next[key] = n
+	p := w.prev[key]
 	if p == nil {
-		s.samples[key] = &sample{at: now, values: values, rates: make([]float64, len(values)), pass: s.pass}
 		return
 	}
-	dt := now.Sub(p.at).Seconds()
-	if dt > 0 && len(p.values) == len(values) {
-		// A new slice: readers hold on to the previous one.
-		rates := make([]float64, len(values))
-		for i, v := range values {
-			r := (v - p.values[i]) / dt
-			if r < 0 && i < int(broker.NumStats)+1 {
-				r = 0 // a counter restarted (its object was recreated)
-			}
-			rates[i] = r
-		}
-		p.rates = rates
+	dt := w.now.Sub(p.at).Seconds()
+	if dt <= 0 || len(p.values) != len(values) {
+		n.rates = p.rates
+		return
 	}
-	p.at, p.values, p.pass = now, values, s.pass
+	for i, v := range values {
+		r := (v - p.values[i]) / dt
+		if r < 0 && i < int(broker.NumStats)+1 {
+			r = 0 // a counter restarted (its object was recreated)
+		}
+		n.rates[i] = r
+	}
 }
 
 // rates returns an object's last rates (nil before two samples).
 func (s *sampler) rates(key string) []float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p := s.samples[key]; p != nil {
+	if p := (*s.samples.Load())[key]; p != nil {
 		return p.rates
 	}
 	return nil
@@ -75,12 +82,11 @@ func (a *API) sampleLoop(ctx context.Context) {
 	}
 }
 
-// sampleOnce records every object's counters and forgets objects gone.
+// sampleOnce records every object's counters and forgets objects gone. It
+// runs on the sampling goroutine only.
 func (a *API) sampleOnce(now time.Time) {
-	s := a.rates
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pass++
+	prev := *a.rates.samples.Load()
+	s := &sweep{now: now, prev: prev, next: make(map[string]*sample, len(prev))}
 	var total broker.MessageStats
 	var totals queueTotals
 	for _, v := range a.srv.Vhosts() {
@@ -91,27 +97,23 @@ func (a *API) sampleOnce(now time.Time) {
 			info := q.Info()
 			vt.add(info)
 			qs := q.MessageStats()
-			s.observe(queueKey(v.Name(), info.Name), now, statValues(&qs, float64(info.Ready+info.Unacked), float64(info.Ready), float64(info.Unacked)))
+			s.observe(queueKey(v.Name(), info.Name), statValues(&qs, float64(info.Ready+info.Unacked), float64(info.Ready), float64(info.Unacked)))
 		}
 		totals.addTotals(vt)
-		s.observe(vhostKey(v.Name()), now, statValues(&ms, float64(vt.ready+vt.unacked), float64(vt.ready), float64(vt.unacked)))
+		s.observe(vhostKey(v.Name()), statValues(&ms, float64(vt.ready+vt.unacked), float64(vt.ready), float64(vt.unacked)))
 		for _, e := range v.Exchanges() {
 			es := exchangeStats(e.PublishIn.Load(), e.PublishOut.Load())
-			s.observe(exchangeKey(v.Name(), e.Name), now, statValues(&es))
+			s.observe(exchangeKey(v.Name(), e.Name), statValues(&es))
 		}
 	}
-	s.observe(overviewKey, now, statValues(&total, float64(totals.ready+totals.unacked), float64(totals.ready), float64(totals.unacked)))
+	s.observe(overviewKey, statValues(&total, float64(totals.ready+totals.unacked), float64(totals.ready), float64(totals.unacked)))
 	for _, c := range a.srv.ConnectionInfos() {
-		s.observe(connectionKey(c.Name), now, statValues(&c.Stats, float64(c.RecvOct), float64(c.SendOct)))
+		s.observe(connectionKey(c.Name), statValues(&c.Stats, float64(c.RecvOct), float64(c.SendOct)))
 	}
 	for _, ch := range a.srv.ChannelInfos() {
-		s.observe(channelKey(ch.Connection, ch.Number), now, statValues(&ch.Stats))
+		s.observe(channelKey(ch.Connection, ch.Number), statValues(&ch.Stats))
 	}
-	for k, p := range s.samples {
-		if p.pass != s.pass {
-			delete(s.samples, k)
-		}
-	}
+	a.rates.samples.Store(&s.next)
 }
 
 const overviewKey = "overview"
