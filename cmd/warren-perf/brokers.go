@@ -21,6 +21,8 @@ type broker struct {
 	uri  string
 	pid  int // the process whose RSS and CPU are measured
 	stop func()
+	// pprof is the host:port of Warren's net/http/pprof, "" for RabbitMQ.
+	pprof string
 }
 
 func freePort() (int, error) {
@@ -58,13 +60,19 @@ func startWarren(bin string) (*broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	pport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "--amqp-listen", addr, "--mgmt-listen", "", "--data-dir", dir, "--log-level", "warn")
+	pprofAddr := "127.0.0.1:" + strconv.Itoa(pport)
+	cmd := exec.Command(bin, "--amqp-listen", addr, "--mgmt-listen", "", "--data-dir", dir, "--log-level", "warn",
+		"--pprof", pprofAddr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	b := &broker{name: "Warren", uri: "amqp://guest:guest@" + addr + "/", pid: cmd.Process.Pid, stop: func() {
+	b := &broker{name: "Warren", uri: "amqp://guest:guest@" + addr + "/", pid: cmd.Process.Pid, pprof: pprofAddr, stop: func() {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 		os.RemoveAll(dir)
@@ -243,14 +251,18 @@ func descendants(pid int) []int {
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p, p))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(raw)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				out = append(out, c)
-				queue = append(queue, c)
+		// Each thread lists the children it forked.
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p))
+		for _, t := range tasks {
+			raw, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(raw)) {
+				if c, err := strconv.Atoi(f); err == nil {
+					out = append(out, c)
+					queue = append(queue, c)
+				}
 			}
 		}
 	}

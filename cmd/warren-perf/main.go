@@ -82,7 +82,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.Rate, "rate", 0, "messages per second per producer (0: unlimited)")
 	fs.StringVar(&c.ExchangeType, "exchange-type", "direct", "direct (default exchange), fanout or topic")
 	fs.StringVar(&c.RoutingKey, "routing-key", "perf.key", "routing key for topic publishing (queues bind with it too)")
-	fs.IntVar(&c.Prefill, "prefill", 0, "publish N messages before consumers start, then only consume")
+	fs.IntVar(&c.Prefill, "prefill", 0, "publish N messages (with confirms) before consumers start, then measure the consumers draining them; -d bounds the drain")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object per second and a summary object")
 	selfTest := fs.Bool("self-test", false, "measure warren-perf's own publish ceiling against a built-in sink that discards")
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +142,12 @@ type summary struct {
 	P99         float64 `json:"latency_p99_ms"`
 	Published   uint64  `json:"published"`
 	Consumed    uint64  `json:"consumed"`
+	// PrefillRate is the publish rate of the prefill (with confirms), and
+	// Drained whether the consumers emptied the queues within the
+	// duration; with --prefill, ConsumeRate is the drain's rate from the
+	// first to the last delivery.
+	PrefillRate float64 `json:"prefill_rate,omitempty"`
+	Drained     bool    `json:"drained,omitempty"`
 }
 
 func printSecond(c config, s second) {
@@ -159,6 +165,15 @@ func printSecond(c config, s second) {
 func printSummary(c config, s summary) {
 	if c.JSON {
 		json.NewEncoder(os.Stdout).Encode(s)
+		return
+	}
+	if c.Prefill > 0 {
+		state := "drained"
+		if !s.Drained {
+			state = "not drained within " + c.Duration.String()
+		}
+		fmt.Printf("summary: prefilled %d at %.0f msg/s (with confirms), %s at %.0f msg/s (%d received)\n",
+			c.Prefill, s.PrefillRate, state, s.ConsumeRate, s.Consumed)
 		return
 	}
 	fmt.Printf("summary: sent %.0f msg/s, received %.0f msg/s, latency p50 %.3f ms p95 %.3f ms p99 %.3f ms (%d sent, %d received)\n",

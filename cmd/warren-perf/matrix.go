@@ -5,11 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
+	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	rmq "github.com/rabbitmq/amqp091-go"
@@ -57,21 +58,10 @@ func idleConnections(b *broker, _ config) (map[string]float64, error) {
 	if n, err := openFilesLimit(b.pid); err == nil {
 		fig["open files limit"] = float64(n)
 	}
-	var conns []*rmq.Connection
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for i := 0; i < idleConns; i++ {
-		c, err := dialRetry(b.uri, 3)
-		if err != nil {
-			return fig, fmt.Errorf("connection %d (open files limit %.0f): %w", i, fig["open files limit"], err)
-		}
-		conns = append(conns, c)
-		if _, err := c.Channel(); err != nil {
-			return fig, fmt.Errorf("channel on connection %d: %w", i, err)
-		}
+	conns, err := openIdle(b.uri, idleConns)
+	defer closeAll(conns)
+	if err != nil {
+		return fig, fmt.Errorf("%w (open files limit %.0f)", err, fig["open files limit"])
 	}
 	time.Sleep(2 * time.Second) // let the broker settle before reading RSS (no event to wait for)
 	after, err := rssKiB(b.pid)
@@ -90,6 +80,29 @@ func idleConnections(b *broker, _ config) (map[string]float64, error) {
 	return fig, nil
 }
 
+// openIdle opens n connections with a channel each; on error it returns
+// those it opened, for the caller to close.
+func openIdle(uri string, n int) ([]*rmq.Connection, error) {
+	var conns []*rmq.Connection
+	for i := 0; i < n; i++ {
+		c, err := dialRetry(uri, 3)
+		if err != nil {
+			return conns, fmt.Errorf("connection %d: %w", i, err)
+		}
+		conns = append(conns, c)
+		if _, err := c.Channel(); err != nil {
+			return conns, fmt.Errorf("channel on connection %d: %w", i, err)
+		}
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*rmq.Connection) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 // dialRetry dials up to attempts times (a broker may be slow to accept a
 // burst of connections).
 func dialRetry(uri string, attempts int) (*rmq.Connection, error) {
@@ -102,6 +115,9 @@ func dialRetry(uri string, attempts int) (*rmq.Connection, error) {
 	}
 	return nil, err
 }
+
+// drainMessages is the prefill of the consume-ceiling row.
+const drainMessages = 500_000
 
 func scenarios(d time.Duration) []scenario {
 	base := config{Producers: 1, Consumers: 1, Queues: 1, Size: 16, Duration: d, Prefetch: 1000, MultiAck: 100,
@@ -116,6 +132,8 @@ func scenarios(d time.Duration) []scenario {
 	e.Queues, e.Consumers, e.ExchangeType = 10, 10, "fanout"
 	f := base
 	f.Rate = 1000
+	drain := base
+	drain.Prefill, drain.Duration = drainMessages, max(d, time.Minute) // the duration only bounds the drain
 	tp := []string{"consume msg/s", "publish msg/s"}
 	// (g) runs first, on fresh brokers, so that RSS is not what earlier
 	// scenarios left behind.
@@ -128,6 +146,7 @@ func scenarios(d time.Duration) []scenario {
 		{"e", "fanout, 1 producer to 10 queues with a consumer each", e, throughput, tp, true},
 		{"f", "latency at 1,000 msg/s", f, throughput, []string{"p50 ms", "p99 ms"}, false},
 		{"h", "broker CPU per million messages in (a)", base, throughput, []string{"CPU s per 1M msgs"}, false},
+		{"drain", "consume ceiling: 1 consumer as in (a) drains a prefilled queue of 500,000 × 16 B", drain, throughput, []string{"consume msg/s"}, true},
 	}
 }
 
@@ -139,22 +158,40 @@ func runMatrix(args []string) error {
 	out := fs.String("out", "docs/BENCHMARKS.md", "report file")
 	d := fs.Duration("d", 12*time.Second, "duration of each throughput scenario")
 	noRabbit := fs.Bool("no-rabbitmq", false, "measure Warren only")
-	only := fs.String("scenarios", "", "comma-separated scenario ids to run, e.g. g,a (default: all)")
+	only := fs.String("scenarios", "", "comma-separated scenario ids to run, e.g. g,a,drain (default: all)")
+	profile := fs.Bool("profile-missed", true, "rerun the scenario of each missed goal on Warren with a pprof profile and add its top functions to the report")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var stops []func()
+	stopAll := sync.OnceFunc(func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	})
+	defer stopAll()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() { // never leave a broker running behind an interrupted matrix
+		if _, ok := <-sig; ok {
+			stopAll()
+			os.Exit(1)
+		}
+	}()
+
 	warren, err := startWarren(*bin)
 	if err != nil {
 		return err
 	}
-	defer warren.stop()
+	stops = append(stops, warren.stop)
 	brokers := []*broker{warren}
 	if !*noRabbit {
 		rabbit, err := startRabbitMQ()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "RabbitMQ not measured:", err)
 		} else if rabbit != nil {
-			defer rabbit.stop()
+			stops = append(stops, rabbit.stop)
 			brokers = append(brokers, rabbit)
 		}
 	}
@@ -169,26 +206,38 @@ func runMatrix(args []string) error {
 			fig, err := s.measure(b, s.cfg)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "(%s) %s failed: %v\n", s.id, b.name, err)
-				fig = map[string]float64{}
+				if fig == nil {
+					fig = map[string]float64{}
+				}
 			}
 			r.figures = append(r.figures, fig)
 		}
 		rows = append(rows, r)
 	}
-	ceiling := selfCeiling(*d)
-	report := renderReport(brokers, rows, ceiling, strings.Join(os.Args, " "))
-	fmt.Print(report)
+	fmt.Fprintln(os.Stderr, "warren-perf's publish ceiling into a discarding sink...")
+	rep := report{brokers: brokers, rows: rows, publishCeiling: publishCeiling(*d), command: strings.Join(os.Args, " ")}
+	if len(brokers) > 1 {
+		rep.goals = evaluateGoals(rows)
+		if *profile {
+			rep.profiles = profileMissed(warren, rep.goals, rows)
+		}
+	}
+	text := rep.render()
+	fmt.Print(text)
 	if *out != "" {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
-			return err
+			return fmt.Errorf("report dir: %w", err)
 		}
-		return os.WriteFile(*out, []byte(report), 0o644)
+		if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
 	}
 	return nil
 }
 
-// selfCeiling measures warren-perf's own publish rate into its sink.
-func selfCeiling(d time.Duration) float64 {
+// publishCeiling measures warren-perf's own publish rate (one producer, no
+// confirms) into its sink, which reads and discards.
+func publishCeiling(d time.Duration) float64 {
 	addr, stop, err := startSink()
 	if err != nil {
 		return 0
@@ -207,78 +256,4 @@ func selfCeiling(d time.Duration) float64 {
 type row struct {
 	s       scenario
 	figures []map[string]float64
-}
-
-// renderReport formats the matrix as Markdown.
-func renderReport(brokers []*broker, rows []row, ceiling float64, command string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Warren benchmarks\n\n")
-	fmt.Fprintf(&b, "Measured with `%s` on %s, %d cores, %s RAM, %s; %s.\n\n",
-		command, cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), rabbitVersion())
-	fmt.Fprintf(&b, "Throughput scenarios run for the same duration on each broker, the brokers alternating scenario by scenario; rates are averages after the first second of warm-up. Both brokers run on loopback on this machine, with warren-perf (amqp091-go) as the client on the same cores.\n\n")
-	fmt.Fprintf(&b, "| scenario | figure | Warren |")
-	if len(brokers) > 1 {
-		fmt.Fprintf(&b, " RabbitMQ | Warren / RabbitMQ |")
-	}
-	fmt.Fprintf(&b, "\n|---|---|---|")
-	if len(brokers) > 1 {
-		fmt.Fprintf(&b, "---|---|")
-	}
-	fmt.Fprintf(&b, "\n")
-	for _, r := range rows {
-		for _, col := range r.s.columns {
-			w := r.figures[0][col]
-			fmt.Fprintf(&b, "| (%s) %s | %s | %s |", r.s.id, r.s.title, col, format(w))
-			if len(brokers) > 1 {
-				rb := r.figures[1][col]
-				ratio := "—"
-				if rb > 0 && w > 0 {
-					ratio = fmt.Sprintf("%.2f", w/rb)
-				}
-				fmt.Fprintf(&b, " %s | %s |", format(rb), ratio)
-			}
-			fmt.Fprintf(&b, "\n")
-		}
-	}
-	fmt.Fprintf(&b, "\nwarren-perf's own ceiling: %s msg/s published by one producer into a sink that only reads and discards (16 B messages).\n", format(ceiling))
-	return b.String()
-}
-
-func format(v float64) string {
-	switch {
-	case v == 0:
-		return "—"
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	default:
-		return fmt.Sprintf("%.3g", v)
-	}
-}
-
-func cpuModel() string {
-	raw, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(l, "model name") {
-			return strings.TrimSpace(l[strings.IndexByte(l, ':')+1:])
-		}
-	}
-	return "unknown CPU"
-}
-
-func memTotal() string {
-	raw, _ := os.ReadFile("/proc/meminfo")
-	for _, l := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
-			return f[1] + " kB"
-		}
-	}
-	return "unknown"
-}
-
-func rabbitVersion() string {
-	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "rabbitmq-server").Output()
-	if err != nil {
-		return "RabbitMQ not installed"
-	}
-	return "RabbitMQ " + string(out)
 }

@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +88,142 @@ func TestRunsAgainstWarren(t *testing.T) {
 		}
 		if s.Published == 0 || s.Consumed == 0 {
 			t.Fatalf("%+v: published %d, consumed %d", c, s.Published, s.Consumed)
+		}
+	}
+}
+
+func TestDrainsAPrefilledQueue(t *testing.T) {
+	b := brokertest.Start(t)
+	c := config{URI: b.URL, Consumers: 1, Queues: 1, Size: 16, Duration: 30 * time.Second, Prefetch: 1000, MultiAck: 100,
+		ExchangeType: "direct", RoutingKey: "perf.key", Prefill: 20_000, Quiet: true}
+	start := time.Now()
+	s, err := run(context.Background(), c, func(second) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Drained || s.Consumed != 20_000 {
+		t.Fatalf("drained %v, consumed %d, want all 20000", s.Drained, s.Consumed)
+	}
+	if s.ConsumeRate <= 0 || s.PrefillRate <= 0 {
+		t.Fatalf("drain rate %.0f, prefill rate %.0f", s.ConsumeRate, s.PrefillRate)
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Fatal("the run did not end when the queue was drained")
+	}
+}
+
+func TestDrainTargetCountsEveryQueueOfAnExchange(t *testing.T) {
+	for _, tc := range []struct {
+		kind   string
+		queues int
+		want   uint64
+	}{{"direct", 3, 100}, {"fanout", 3, 300}, {"topic", 2, 200}} {
+		c := config{ExchangeType: tc.kind, Queues: tc.queues, Prefill: 100}
+		if got := drainTarget(c); got != tc.want {
+			t.Errorf("%s with %d queues: target %d, want %d", tc.kind, tc.queues, got, tc.want)
+		}
+	}
+}
+
+func TestPublishCeilingIntoTheSink(t *testing.T) {
+	if got := publishCeiling(2 * time.Second); got <= 0 {
+		t.Fatalf("publish ceiling %.0f", got)
+	}
+}
+
+func TestGoalVerdicts(t *testing.T) {
+	tp := func(w, r float64) []map[string]float64 {
+		return []map[string]float64{{"consume msg/s": w}, {"consume msg/s": r}}
+	}
+	for _, tc := range []struct {
+		name    string
+		id      string
+		figures []map[string]float64
+		want    string
+	}{
+		{"a at 2x", "a", tp(200, 100), goalMet},
+		{"a below 2x", "a", tp(199, 100), goalMissed},
+		{"c at 1.5x", "c", tp(150, 100), goalMet},
+		{"c below 1.5x", "c", tp(140, 100), goalMissed},
+		{"e without RabbitMQ's figure", "e", tp(200, 0), goalNotMeasured},
+		{"f equal p99", "f", []map[string]float64{{"p99 ms": 0.4}, {"p99 ms": 0.4}}, goalMet},
+		{"f higher p99", "f", []map[string]float64{{"p99 ms": 0.5}, {"p99 ms": 0.4}}, goalMissed},
+		{"g quarter and small", "g", []map[string]float64{{"KiB per conn": 25, "RSS MiB": 40}, {"KiB per conn": 100, "RSS MiB": 230}}, goalMet},
+		{"g quarter but 50 MiB", "g", []map[string]float64{{"KiB per conn": 25, "RSS MiB": 50}, {"KiB per conn": 100, "RSS MiB": 230}}, goalMissed},
+		{"g small but a third", "g", []map[string]float64{{"KiB per conn": 34, "RSS MiB": 40}, {"KiB per conn": 100, "RSS MiB": 230}}, goalMissed},
+		{"h half", "h", []map[string]float64{{"CPU s per 1M msgs": 10}, {"CPU s per 1M msgs": 20}}, goalMet},
+		{"h more than half", "h", []map[string]float64{{"CPU s per 1M msgs": 11}, {"CPU s per 1M msgs": 20}}, goalMissed},
+	} {
+		vs := evaluateGoals([]row{{s: scenario{id: tc.id}, figures: tc.figures}})
+		if len(vs) != len(goals) {
+			t.Fatalf("%s: %d verdicts for %d goals", tc.name, len(vs), len(goals))
+		}
+		for _, v := range vs {
+			want := goalNotMeasured // goals of scenarios that did not run
+			if v.scenario == tc.id {
+				want = tc.want
+			}
+			if v.state != want {
+				t.Errorf("%s: goal %q is %s, want %s (%s)", tc.name, v.target, v.state, want, v.measured)
+			}
+		}
+	}
+}
+
+func TestReportStatesGoalsAndCeilings(t *testing.T) {
+	sc := scenarios(time.Second)
+	byID := map[string]scenario{}
+	for _, s := range sc {
+		byID[s.id] = s
+	}
+	rows := []row{
+		{s: byID["a"], figures: []map[string]float64{{"consume msg/s": 250000, "publish msg/s": 250000}, {"consume msg/s": 80000, "publish msg/s": 80000}}},
+		{s: byID["f"], figures: []map[string]float64{{"p50 ms": 0.1, "p99 ms": 0.5}, {"p50 ms": 0.2, "p99 ms": 0.4}}},
+		{s: byID["drain"], figures: []map[string]float64{{"consume msg/s": 500000}, {"consume msg/s": 100000}}},
+	}
+	r := report{brokers: []*broker{{name: "Warren"}, {name: "RabbitMQ"}}, rows: rows, publishCeiling: 400000, command: "warren-perf matrix"}
+	r.goals = evaluateGoals(rows)
+	r.profiles = []profile{{goal: r.goals[5].target, kind: "CPU profile", top: "flat flat%"}}
+	text := r.render()
+	for _, want := range []string{
+		"| (a) 1 producer, 1 consumer, 16 B, manual ack, prefetch 1000, multi-ack 100 | consume msg/s | 250000 | 80000 | 3.12 |",
+		"publishing, 400000 msg/s",
+		"consuming, 500000 msg/s",
+		"(100000 from RabbitMQ)",
+		"| (a) 1 producer, 1 consumer, 16 B, manual ack, prefetch 1000, multi-ack 100 | 62% | 50% |",
+		"| (a) consume rate at least 2x RabbitMQ's | 250000 vs 80000 consume msg/s: 3.12x | met |",
+		"| (f) p99 latency no higher than RabbitMQ's | 0.5 vs 0.4 p99 ms: 1.25x | missed |",
+		"| (b) consume rate at least 2x RabbitMQ's | — | not measured |",
+		"1 of 8 goals met.",
+		"### (f) p99 latency no higher than RabbitMQ's",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestProcessFiguresOfThisProcess(t *testing.T) {
+	if n, err := openFilesLimit(os.Getpid()); err != nil || n <= 0 {
+		t.Fatalf("open files limit %d, %v", n, err)
+	}
+	if k, err := rssKiB(os.Getpid()); err != nil || k <= 0 {
+		t.Fatalf("RSS %d KiB, %v", k, err)
+	}
+	cmd := exec.Command("sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep binary:", err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if !slices.Contains(descendants(os.Getpid()), cmd.Process.Pid) {
+		t.Fatalf("descendants of this process lack its child %d", cmd.Process.Pid)
+	}
+}
+
+func TestFormatCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 500000: "500,000", 1234567: "1,234,567"} {
+		if got := formatCount(n); got != want {
+			t.Errorf("formatCount(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

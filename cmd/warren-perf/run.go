@@ -86,18 +86,30 @@ func run(ctx context.Context, c config, each func(second)) (summary, error) {
 	defer cleanup(admin, topo)
 
 	var cnt counters
+	if c.Prefill > 0 {
+		cnt.target = drainTarget(c)
+		cnt.drained = make(chan struct{})
+	}
 	lat := newReservoir()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, c.Producers+c.Consumers+1)
 	var wg sync.WaitGroup
 
+	var sum summary
 	if c.Prefill > 0 {
+		// Prefill with confirms, so that every message is in its queue
+		// before the consumers start and the drain measures delivery only.
 		pc := c
 		pc.Rate = 0
+		if pc.Confirm == 0 {
+			pc.Confirm = 1000
+		}
+		t0 := time.Now()
 		if err := produce(ctx, pc, topo, 0, &cnt, c.Prefill); err != nil {
 			return summary{}, fmt.Errorf("prefill: %w", err)
 		}
+		sum.PrefillRate = float64(c.Prefill) / time.Since(t0).Seconds()
 	}
 	for i := 0; i < c.Consumers; i++ {
 		wg.Add(1)
@@ -123,7 +135,6 @@ func run(ctx context.Context, c config, each func(second)) (summary, error) {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var sum summary
 	var seconds []second
 	prevPub, prevConf, prevCons, prevT := uint64(0), uint64(0), uint64(0), start
 	warmPub, warmCons := uint64(0), uint64(0)
@@ -137,6 +148,9 @@ loop:
 			break loop
 		case err := <-errs:
 			runErr = err
+			break loop
+		case <-cnt.drained:
+			sum.Drained = true
 			break loop
 		case now := <-tick.C:
 			pub, conf, cons := cnt.published.Load(), cnt.confirmed.Load(), cnt.consumed.Load()
@@ -159,8 +173,10 @@ loop:
 			}
 			prevPub, prevConf, prevCons, prevT = pub, conf, cons, now
 			if now.Sub(start) >= c.Duration {
-				sum.PublishRate = rate(warmPub, pub, now.Sub(warmT))
-				sum.ConsumeRate = rate(warmCons, cons, now.Sub(warmT))
+				if c.Prefill == 0 {
+					sum.PublishRate = rate(warmPub, pub, now.Sub(warmT))
+					sum.ConsumeRate = rate(warmCons, cons, now.Sub(warmT))
+				}
 				break loop
 			}
 		}
@@ -171,7 +187,20 @@ loop:
 	sum.Config = c
 	sum.P50, sum.P95, sum.P99 = ms(percentile(allLat, 50)), ms(percentile(allLat, 95)), ms(percentile(allLat, 99))
 	sum.Published, sum.Consumed = cnt.published.Load(), cnt.consumed.Load()
+	if c.Prefill > 0 {
+		sum.ConsumeRate = cnt.drainRate()
+	}
 	return sum, runErr
+}
+
+// drainTarget is the number of deliveries that empty the queues after a
+// prefill: the producer routes to the first queue directly, or to every
+// queue through a fanout or topic exchange (all queues bind with the key).
+func drainTarget(c config) uint64 {
+	if c.ExchangeType == "direct" {
+		return uint64(c.Prefill)
+	}
+	return uint64(c.Prefill) * uint64(c.Queues)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -280,7 +309,7 @@ func consume(ctx context.Context, c config, queue string, cnt *counters, lat *re
 				sent := int64(binary.BigEndian.Uint64(d.Body))
 				lat.add(time.Duration(time.Now().UnixNano() - sent))
 			}
-			cnt.consumed.Add(1)
+			cnt.consume()
 			if !c.AutoAck && n%c.MultiAck == 0 {
 				if err := d.Ack(c.MultiAck > 1); err != nil {
 					return err

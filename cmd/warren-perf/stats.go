@@ -13,6 +13,40 @@ type counters struct {
 	published atomic.Uint64
 	confirmed atomic.Uint64
 	consumed  atomic.Uint64
+
+	// When draining a prefilled queue: the deliveries that empty it, the
+	// channel closed by the one that does, and the times of the first
+	// and the last delivery (Unix nanoseconds).
+	target  uint64
+	drained chan struct{}
+	first   atomic.Int64
+	last    atomic.Int64
+}
+
+// consume counts one delivery.
+func (c *counters) consume() {
+	n := c.consumed.Add(1)
+	if c.target == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	if n == 1 {
+		c.first.Store(now)
+	}
+	if n == c.target {
+		c.last.Store(now)
+		close(c.drained)
+	}
+}
+
+// drainRate is the deliveries per second between the first and the last
+// delivery of a drain, or 0 when the queue was not drained.
+func (c *counters) drainRate() float64 {
+	first, last := c.first.Load(), c.last.Load()
+	if last <= first || c.target < 2 {
+		return 0
+	}
+	return float64(c.target-1) / time.Duration(last-first).Seconds()
 }
 
 // reservoir keeps a bounded uniform sample of latencies for one interval.
