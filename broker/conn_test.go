@@ -203,7 +203,23 @@ func TestProtocolViolationsCloseTheConnection(t *testing.T) {
 
 func TestSilentPeerIsDroppedAfterTwoHeartbeats(t *testing.T) {
 	b := brokertest.Start(t)
+	f := &fixture{t: t, b: b, conn: dial(t, b.URL)}
+	work := declareQueue(t, f.ch(), nil)
+	publish(t, f.ch(), "", work, text("held"))
+
+	// The silent peer holds an exclusive queue and an unacked delivery.
 	r := dialRaw(t, b.Addr, 131072, 1, 0)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.ChannelOpen{}))
+	r.expectMethod(1)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.QueueDeclare{Queue: "silent-excl", Exclusive: true}))
+	r.expectMethod(1)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.BasicConsume{Queue: work}))
+	if _, ok := r.expectMethod(1).(*amqp.BasicConsumeOk); !ok {
+		t.Fatal("expected basic.consume-ok")
+	}
+	if _, ok := r.expectMethod(1).(*amqp.BasicDeliver); !ok {
+		t.Fatal("expected basic.deliver")
+	}
 	start := time.Now()
 	r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	// Read (and ignore) the server's heartbeats until it drops us.
@@ -218,6 +234,78 @@ func TestSilentPeerIsDroppedAfterTwoHeartbeats(t *testing.T) {
 	}
 	if d := time.Since(start); d < 1500*time.Millisecond {
 		t.Fatalf("dropped after %v, before two heartbeat intervals", d)
+	}
+	// Everything it held is released: its exclusive queue is gone and its
+	// unacked message is ready again, flagged redelivered.
+	waitFor(t, "the dropped connection to be released", func() bool { return len(b.Server.Connections()) == 1 })
+	_, err := f.ch().QueueDeclarePassive("silent-excl", false, false, true, false, nil)
+	expectCode(t, err, amqp.NotFound)
+	d, ok, err := f.ch().Get(work, true)
+	must(t, err)
+	if !ok || string(d.Body) != "held" || !d.Redelivered {
+		t.Fatalf("after the drop: ok=%v body=%q redelivered=%v", ok, d.Body, d.Redelivered)
+	}
+}
+
+// TestTuneNegotiation checks what connection.start and connection.tune
+// announce and that a tune-ok outside the server's limits closes the
+// connection with 530 NOT_ALLOWED.
+func TestTuneNegotiation(t *testing.T) {
+	b := brokertest.Start(t)
+	// handshake runs the handshake up to connection.tune and returns it.
+	handshake := func(t *testing.T) (*rawClient, *amqp.ConnectionStart, *amqp.ConnectionTune) {
+		nc, err := net.Dial("tcp", b.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		r := &rawClient{t: t, nc: nc, fr: amqp.NewFrameReader(nc, 64<<10)}
+		r.writeRaw(amqp.ProtocolHeader)
+		start, ok := r.expectMethod(0).(*amqp.ConnectionStart)
+		if !ok {
+			t.Fatal("expected connection.start")
+		}
+		r.writeRaw(amqp.AppendMethodFrame(nil, 0, &amqp.ConnectionStartOk{
+			Mechanism: "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US",
+		}))
+		tune, ok := r.expectMethod(0).(*amqp.ConnectionTune)
+		if !ok {
+			t.Fatal("expected connection.tune")
+		}
+		return r, start, tune
+	}
+
+	_, start, tune := handshake(t)
+	if start.VersionMajor != 0 || start.VersionMinor != 9 || start.Mechanisms != "PLAIN AMQPLAIN" || start.Locales != "en_US" {
+		t.Errorf("connection.start = %d-%d mechanisms %q locales %q, want 0-9, \"PLAIN AMQPLAIN\", \"en_US\"",
+			start.VersionMajor, start.VersionMinor, start.Mechanisms, start.Locales)
+	}
+	if tune.ChannelMax != 2047 || tune.FrameMax != 131072 || tune.Heartbeat != 60 {
+		t.Errorf("connection.tune = %+v, want channel-max 2047, frame-max 131072, heartbeat 60", tune)
+	}
+
+	for _, tc := range []struct {
+		name string
+		ok   amqp.ConnectionTuneOk
+	}{
+		{"frame-max below 4096", amqp.ConnectionTuneOk{FrameMax: 4095}},
+		{"frame-max above ours", amqp.ConnectionTuneOk{FrameMax: 131073}},
+		{"channel-max above ours", amqp.ConnectionTuneOk{FrameMax: 131072, ChannelMax: 2048}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _, _ := handshake(t)
+			r.writeRaw(amqp.AppendMethodFrame(nil, 0, &tc.ok))
+			if code := r.expectConnectionClose(); code != amqp.NotAllowed {
+				t.Fatalf("connection.close code = %d, want 530", code)
+			}
+		})
+	}
+
+	// The lower value wins: a client asking for 4096 may not send more.
+	r := dialRaw(t, b.Addr, 4096, 0, 0)
+	r.writeRaw(amqp.AppendFrame(nil, amqp.FrameBody, 1, make([]byte, 4096)))
+	if code := r.expectConnectionClose(); code != amqp.FrameError {
+		t.Fatalf("a frame above the negotiated frame-max: close code %d, want 501", code)
 	}
 }
 
