@@ -50,6 +50,15 @@ const idleConns = 1000
 // for RabbitMQ that is beam.smp; the RSS of its child processes is reported
 // apart, as "children RSS MiB".
 func idleConnections(b *broker, _ config) (map[string]float64, error) {
+	// One connection with a channel first, so that code loaded or buffers
+	// made by the first of them (RabbitMQ loads modules lazily) do not count
+	// as per-connection memory.
+	warm, err := openIdle(b.uri, 1)
+	closeAll(warm)
+	if err != nil {
+		return nil, fmt.Errorf("warm-up connection: %w", err)
+	}
+	time.Sleep(time.Second) // let the broker tear it down (no event to wait for)
 	before, err := rssKiB(b.pid)
 	if err != nil {
 		return nil, err

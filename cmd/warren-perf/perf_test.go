@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"slices"
@@ -225,5 +228,46 @@ func TestFormatCount(t *testing.T) {
 		if got := formatCount(n); got != want {
 			t.Errorf("formatCount(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestProfilesAMissedGoal(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go tool to summarize profiles")
+	}
+	b := brokertest.Start(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	warren := &broker{name: "Warren", uri: b.URL, pid: os.Getpid(), pprof: strings.TrimPrefix(srv.URL, "http://")}
+
+	var rows []row
+	for _, s := range scenarios(2 * time.Second) {
+		if s.id == "f" || s.id == "g" {
+			rows = append(rows, row{s: s})
+		}
+	}
+	var vs []verdict
+	for _, g := range goals {
+		state := goalMet
+		if g.scenario == "f" || g.scenario == "g" {
+			state = goalMissed
+		}
+		vs = append(vs, verdict{goal: g, state: state})
+	}
+	ps := profileMissed(warren, vs, rows)
+	if len(ps) != 2 {
+		t.Fatalf("%d profiles for 2 missed goals", len(ps))
+	}
+	for _, p := range ps {
+		t.Logf("%s:\n%s", p.kind, p.top)
+		if !strings.Contains(p.top, "flat%") {
+			t.Errorf("%s: %s has no pprof top:\n%s", p.goal, p.kind, p.top)
+		}
+	}
+	if text := renderProfiles(ps); !strings.Contains(text, "### (g) memory per idle connection") {
+		t.Errorf("profiles section lacks (g):\n%s", text)
 	}
 }

@@ -93,7 +93,7 @@ func (r *report) renderMemoryNote(b *strings.Builder) {
 		rf := g.figures[1]
 		fmt.Fprintf(b, " and RabbitMQ %s MiB. Not counted for RabbitMQ: beam.smp's child processes (erl_child_setup, inet_gethost, the disk monitor's sh: %s MiB together) and epmd, the port mapper shared by every Erlang node on the machine. ",
 			format(rf["RSS MiB before"]), format(rf["children RSS MiB"]))
-		fmt.Fprintf(b, "RabbitMQ ran with an open files limit of %s (warren-perf starts it as the rabbitmq user itself: Debian's wrapper switches user with su, whose pam_limits resets the limit to 1,024, and RabbitMQ then refuses connections past about 830).\n",
+		fmt.Fprintf(b, "RabbitMQ ran with an open files limit of %s (run as root, warren-perf starts it as the rabbitmq user itself: Debian's wrapper switches user with su, whose pam_limits resets the limit to 1,024, and RabbitMQ then refuses connections past about 830).\n",
 			format(rf["open files limit"]))
 		return
 	}
