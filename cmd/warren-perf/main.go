@@ -85,17 +85,22 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.Prefill, "prefill", 0, "publish N messages (with confirms) before consumers start, then measure the consumers draining them; -d bounds the drain")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object per second and a summary object")
 	selfTest := fs.Bool("self-test", false, "measure warren-perf's own publish ceiling against a built-in sink that discards")
+	selfConsume := fs.Bool("self-test-consume", false, "measure warren-perf's own consume ceiling (-y consumers) fed by the built-in sink")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if *selfTest {
+	if *selfTest || *selfConsume {
 		addr, stop, err := startSink()
 		if err != nil {
 			return c, err
 		}
 		_ = stop // the sink lives as long as the process
 		c.URI = "amqp://guest:guest@" + addr + "/"
-		c.Consumers = 0
+		if *selfConsume {
+			c.Producers = 0
+		} else {
+			c.Consumers = 0
+		}
 	}
 	return c, c.validate()
 }

@@ -223,8 +223,9 @@ func runMatrix(args []string) error {
 		}
 		rows = append(rows, r)
 	}
-	fmt.Fprintln(os.Stderr, "warren-perf's publish ceiling into a discarding sink...")
-	rep := report{brokers: brokers, rows: rows, publishCeiling: publishCeiling(*d), command: strings.Join(os.Args, " ")}
+	fmt.Fprintln(os.Stderr, "warren-perf's own publish and consume ceilings against its sink...")
+	rep := report{brokers: brokers, rows: rows, publishCeiling: publishCeiling(*d), consumeCeiling: consumeCeiling(*d),
+		command: strings.Join(os.Args, " ")}
 	if len(brokers) > 1 {
 		rep.goals = evaluateGoals(rows)
 		if *profile {
@@ -247,18 +248,34 @@ func runMatrix(args []string) error {
 // publishCeiling measures warren-perf's own publish rate (one producer, no
 // confirms) into its sink, which reads and discards.
 func publishCeiling(d time.Duration) float64 {
-	addr, stop, err := startSink()
-	if err != nil {
-		return 0
-	}
-	defer stop()
-	c := config{URI: "amqp://guest:guest@" + addr + "/", Producers: 1, Queues: 1, Size: 16, Duration: min(d, 5*time.Second),
-		MultiAck: 1, ExchangeType: "direct", Quiet: true}
-	s, err := run(context.Background(), c, func(second) {})
+	s, err := againstSink(config{Producers: 1, Duration: min(d, 5*time.Second)})
 	if err != nil {
 		return 0
 	}
 	return s.PublishRate
+}
+
+// consumeCeiling measures warren-perf's own consume rate (one consumer with
+// the prefetch and multi-ack of (a)) fed by its sink acting as a source.
+func consumeCeiling(d time.Duration) float64 {
+	s, err := againstSink(config{Consumers: 1, Prefetch: 1000, MultiAck: 100, Duration: min(d, 5*time.Second)})
+	if err != nil {
+		return 0
+	}
+	return s.ConsumeRate
+}
+
+// againstSink runs c (16 B messages, one queue) against a sink of its own.
+func againstSink(c config) (summary, error) {
+	addr, stop, err := startSink()
+	if err != nil {
+		return summary{}, err
+	}
+	defer stop()
+	c.URI = "amqp://guest:guest@" + addr + "/"
+	c.Queues, c.Size, c.ExchangeType, c.RoutingKey, c.Quiet = 1, 16, "direct", "perf.key", true
+	c.MultiAck = max(c.MultiAck, 1)
+	return run(context.Background(), c, func(second) {})
 }
 
 // row is one scenario's figures, one map per broker.

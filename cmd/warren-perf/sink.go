@@ -2,16 +2,21 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/warrenmq/warren/amqp"
 )
 
 // The sink is a minimal AMQP peer that completes the handshake, answers the
 // few methods warren-perf sends and discards every publish. Publishing into
-// it measures warren-perf's own ceiling.
+// it measures warren-perf's own publish ceiling. It is also a source: a
+// basic.consume gets 16 B deliveries as fast as the consumer's prefetch
+// allows, which measures warren-perf's own consume ceiling.
 
 // startSink listens on a loopback port and serves sink connections.
 func startSink() (addr string, stop func(), err error) {
@@ -40,16 +45,20 @@ func serveSink(nc net.Conn) {
 	fr := amqp.NewFrameReader(nc, 256<<10)
 	out := amqp.AppendMethodFrame(nil, 0, &amqp.ConnectionStart{VersionMinor: 9,
 		ServerProperties: amqp.Table{"product": "warren-perf sink"}, Mechanisms: "PLAIN", Locales: "en_US"})
+	var wmu sync.Mutex // the reader's replies and the sources' deliveries
 	flush := func() bool {
 		if len(out) == 0 {
 			return true
 		}
+		wmu.Lock()
 		_, err := nc.Write(out)
+		wmu.Unlock()
 		out = out[:0]
 		return err == nil
 	}
 	flush()
-	s := sinkConn{confirm: map[uint16]uint64{}}
+	s := sinkConn{confirm: map[uint16]uint64{}, qos: map[uint16]int{}, sources: map[uint16]*source{}}
+	defer s.stopSources()
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -66,6 +75,13 @@ func serveSink(nc net.Conn) {
 				flush()
 				return
 			}
+			if src := s.starting; src != nil { // after its consume-ok
+				s.starting = nil
+				if !flush() {
+					return
+				}
+				go src.run(nc, &wmu)
+			}
 		}
 		if fr.Buffered() == 0 && !flush() {
 			return
@@ -78,6 +94,101 @@ type sinkConn struct {
 	dec     amqp.MethodDecoder
 	confirm map[uint16]uint64 // channels in confirm mode: last publish number
 	reply   []byte
+
+	qos      map[uint16]int     // prefetch count per channel
+	sources  map[uint16]*source // consumers being fed, one per channel
+	starting *source            // a source to start once its consume-ok is sent
+}
+
+// stopSources ends every source of the connection.
+func (s *sinkConn) stopSources() {
+	for _, src := range s.sources {
+		src.stop()
+	}
+}
+
+// source feeds one consumer deliveries, never more unacknowledged than its
+// prefetch (1000 when it set none; a no-ack consumer is fed without limit).
+type source struct {
+	ch       uint16
+	tag      string
+	prefetch int
+	noAck    bool
+
+	mu      sync.Mutex
+	more    *sync.Cond // signalled on acks and on stop
+	sent    uint64     // the last delivery tag sent
+	acked   uint64     // deliveries acknowledged
+	stopped bool
+}
+
+func newSource(ch uint16, tag string, prefetch int, noAck bool) *source {
+	if prefetch <= 0 {
+		prefetch = 1000
+	}
+	src := &source{ch: ch, tag: tag, prefetch: prefetch, noAck: noAck}
+	src.more = sync.NewCond(&src.mu)
+	return src
+}
+
+// ack records basic.ack.
+func (src *source) ack(tag uint64, multiple bool) {
+	src.mu.Lock()
+	if multiple {
+		src.acked = max(src.acked, tag)
+	} else {
+		src.acked++
+	}
+	src.mu.Unlock()
+	src.more.Signal()
+}
+
+func (src *source) stop() {
+	src.mu.Lock()
+	src.stopped = true
+	src.mu.Unlock()
+	src.more.Signal()
+}
+
+// sourceBatch is the most deliveries written with one syscall.
+const sourceBatch = 256
+
+// run writes deliveries to nc until the source stops or a write fails.
+func (src *source) run(nc net.Conn, wmu *sync.Mutex) {
+	var buf []byte
+	body := make([]byte, 16)
+	props := &amqp.Properties{}
+	for {
+		src.mu.Lock()
+		for !src.stopped && !src.noAck && int(src.sent-src.acked) >= src.prefetch {
+			src.more.Wait()
+		}
+		if src.stopped {
+			src.mu.Unlock()
+			return
+		}
+		n := sourceBatch
+		if !src.noAck {
+			n = min(n, src.prefetch-int(src.sent-src.acked))
+		}
+		first := src.sent + 1
+		src.sent += uint64(n)
+		src.mu.Unlock()
+
+		buf = buf[:0]
+		binary.BigEndian.PutUint64(body, uint64(time.Now().UnixNano()))
+		for tag := first; tag < first+uint64(n); tag++ {
+			buf = amqp.AppendMethodFrame(buf, src.ch, &amqp.BasicDeliver{ConsumerTag: src.tag, DeliveryTag: tag, RoutingKey: "perf"})
+			buf = amqp.AppendHeaderFrame(buf, src.ch, amqp.ClassBasic, uint64(len(body)), props)
+			buf = amqp.AppendBodyFrames(buf, src.ch, body, 131072)
+		}
+		wmu.Lock()
+		_, err := nc.Write(buf)
+		wmu.Unlock()
+		if err != nil {
+			return
+		}
+	}
 }
 
 // answer returns the frames that answer m, and whether the connection ends.
@@ -95,6 +206,10 @@ func (s *sinkConn) answer(ch uint16, m amqp.Method) ([]byte, bool) {
 	case *amqp.ChannelOpen:
 		send(&amqp.ChannelOpenOk{})
 	case *amqp.ChannelClose:
+		if src := s.sources[ch]; src != nil {
+			src.stop()
+			delete(s.sources, ch)
+		}
 		send(&amqp.ChannelCloseOk{})
 	case *amqp.QueueDeclare:
 		send(&amqp.QueueDeclareOk{Queue: m.Queue})
@@ -107,7 +222,25 @@ func (s *sinkConn) answer(ch uint16, m amqp.Method) ([]byte, bool) {
 	case *amqp.ExchangeDelete:
 		send(&amqp.ExchangeDeleteOk{})
 	case *amqp.BasicQos:
+		s.qos[ch] = int(m.PrefetchCount)
 		send(&amqp.BasicQosOk{})
+	case *amqp.BasicConsume:
+		if s.sources[ch] != nil {
+			break // one consumer per channel is all warren-perf opens
+		}
+		tag := m.ConsumerTag
+		if tag == "" {
+			tag = fmt.Sprintf("sink-%d", ch)
+		}
+		src := newSource(ch, tag, s.qos[ch], m.NoAck)
+		s.sources[ch], s.starting = src, src
+		if !m.NoWait {
+			send(&amqp.BasicConsumeOk{ConsumerTag: tag})
+		}
+	case *amqp.BasicAck:
+		if src := s.sources[ch]; src != nil {
+			src.ack(m.DeliveryTag, m.Multiple)
+		}
 	case *amqp.ConfirmSelect:
 		s.confirm[ch] = 0
 		send(&amqp.ConfirmSelectOk{})
