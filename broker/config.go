@@ -3,6 +3,8 @@ package broker
 import (
 	"log/slog"
 	"time"
+
+	"github.com/warrenmq/warren/queue"
 )
 
 // Config is the broker's configuration. DefaultConfig returns one that runs
@@ -37,6 +39,10 @@ type Config struct {
 	DiskFreeLimit uint64
 	// AlarmInterval is how often memory and disk are sampled.
 	AlarmInterval time.Duration
+	// QueuePaging bounds the ready messages each queue keeps in memory
+	// (its Pager is set per queue); past it they are read from the store
+	// as consumers approach them. Zero bounds keep everything in memory.
+	QueuePaging queue.Paging
 	// Logger receives the broker's structured log; nil discards.
 	Logger *slog.Logger
 	// Product and Version are announced in connection.start.
@@ -62,6 +68,7 @@ func DefaultConfig() Config {
 		MemoryHighWatermark: 0.4,
 		DiskFreeLimit:       50 << 20,
 		AlarmInterval:       time.Second,
+		QueuePaging:         queue.DefaultPaging(nil),
 		Product:             "Warren",
 		Version:             "0.1.0",
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/exchange"
 	"github.com/warrenmq/warren/queue"
+	"github.com/warrenmq/warren/store"
 )
 
 // Store is the durable state the broker needs (store.Badger and
@@ -15,12 +16,16 @@ type Store interface {
 	PutMeta(kind, key string, value []byte) error
 	DeleteMeta(kind, key string) error
 	ListMeta(kind string, fn func(key string, value []byte) error) error
-	AddMessage(id uint64, data []byte, queues []string, done func(error))
+	AddMessage(id uint64, data []byte, size int, queues []string, done func(error))
 	RemoveMessage(queue string, id uint64)
-	MarkDelivered(queue string, id uint64)
+	MarkDelivered(queue string, id uint64, size int)
 	DeleteQueue(queue string) error
 	Sync(done func(error))
 	ScanQueue(queue string, from uint64, fn func(id uint64, data []byte, delivered bool) (bool, error)) error
+	ScanQueueIndex(queue string, fn func(id uint64, size int, delivered bool) error) error
+	ReadMessages(queue string, keys []store.MessageKey, fn func(i int, data []byte, delivered bool)) error
+	PageOut(queue string, id uint64, data []byte)
+	RemovePaged(queue string, id uint64)
 	MaxMessageID() uint64
 	Close() error
 }
@@ -163,7 +168,7 @@ func (s *Server) persistMessage(msg *queue.Message, queues []*Queue, outcome *pu
 	if outcome != nil {
 		outcome.pending.Add(1)
 	}
-	s.store.AddMessage(msg.ID, data, keys, func(err error) {
+	s.store.AddMessage(msg.ID, data, msg.Size(), keys, func(err error) {
 		if err != nil {
 			s.log.Error("storing a message failed", "id", msg.ID, "err", err)
 		}
@@ -186,7 +191,7 @@ func (s *Server) unpersistRejected(q *Queue, msg *queue.Message) {
 // markDelivered records a first delivery of a persistent message.
 func (s *Server) markDelivered(q *Queue, msg *queue.Message) {
 	if msg.Persistent() && q.isDurable() {
-		s.store.MarkDelivered(q.storeKey, msg.ID)
+		s.store.MarkDelivered(q.storeKey, msg.ID, msg.Size())
 	}
 }
 
@@ -321,24 +326,44 @@ func (s *Server) restoreQueues() error {
 		}
 		cfg.Name, cfg.Durable, cfg.AutoDelete, cfg.Args = r.Name, true, r.AutoDelete, args
 		q := v.newQueue(cfg)
-		n := 0
+		n, err := s.restoreMessages(q)
+		if err != nil {
+			return fmt.Errorf("restore messages of queue %q in vhost %q: %w", r.Name, r.Vhost, err)
+		}
+		v.setQueue(r.Name, q)
+		s.log.Info("queue recovered", "vhost", r.Vhost, "queue", r.Name, "messages", n)
+		return nil
+	})
+}
+
+// restoreMessages gives q the messages the store holds for it. Without
+// priorities only the index is read (ids, sizes): the queue reads messages
+// back as they near its head, so a restart with millions of messages is
+// quick. A priority queue needs each message's priority, so its messages
+// are read in full (and paged out again past the queue's memory bound).
+func (s *Server) restoreMessages(q *Queue) (int, error) {
+	n := 0
+	var err error
+	if q.Config().MaxPriority == 0 {
+		err = s.store.ScanQueueIndex(q.storeKey, func(id uint64, size int, _ bool) error {
+			q.RestorePaged(id, int64(size))
+			n++
+			return nil
+		})
+	} else {
 		err = s.store.ScanQueue(q.storeKey, 0, func(id uint64, data []byte, delivered bool) (bool, error) {
 			msg, err := queue.UnmarshalMessage(data)
 			if err != nil {
-				return false, fmt.Errorf("decode message %d of queue %q: %w", id, r.Name, err)
+				return false, fmt.Errorf("decode message %d: %w", id, err)
 			}
 			msg.ID = id
 			q.Restore(msg, delivered)
 			n++
 			return true, nil
 		})
-		if err != nil {
-			return err
-		}
-		v.setQueue(r.Name, q)
-		s.log.Info("queue recovered", "vhost", r.Vhost, "queue", r.Name, "messages", n)
-		return nil
-	})
+	}
+	q.ArmAfterRestore()
+	return n, err
 }
 
 func (s *Server) restoreBindings() error {

@@ -329,6 +329,10 @@ func (v *Vhost) newQueue(cfg queue.Config) *Queue {
 		Expired:    func(*queue.Queue) { v.autoDeleteQueue(q) },
 		Removed:    func(_ *queue.Queue, msgs []*queue.Message) { v.srv.removed(q, msgs) },
 	})
+	if pg := v.srv.cfg.QueuePaging; pg.MaxMessages > 0 || pg.MaxBytes > 0 {
+		pg.Pager = &queuePager{srv: v.srv, q: q}
+		q.EnablePaging(pg)
+	}
 	return q
 }
 

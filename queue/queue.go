@@ -66,12 +66,12 @@ func New(cfg Config, hooks Hooks) *Queue {
 		cfg:            cfg,
 		hooks:          hooks,
 		epoch:          time.Now(),
-		ready:          newReadyStore(cfg.MaxPriority),
 		consumers:      newConsumerSet(cfg.SingleActiveConsumer),
 		ttlArmedFor:    noDeadline,
 		messageTTL:     -1,
 		hasLengthLimit: cfg.hasLengthLimit(),
 	}
+	q.ready = newReadyStore(q, cfg.MaxPriority)
 	q.removedPool.New = func() any {
 		s := make([]*Message, 0, 8)
 		return &s
@@ -171,6 +171,48 @@ func (q *Queue) Restore(m *Message, redelivered bool) {
 	}
 	q.mu.Unlock()
 	fx.run(q)
+}
+
+// EnablePaging bounds the ready messages the queue keeps in memory; past
+// the bound they go to p.Pager. Call it before the queue is used.
+func (q *Queue) EnablePaging(p Paging) {
+	q.mu.Lock()
+	q.ready.paging = p
+	q.mu.Unlock()
+}
+
+// RestorePaged appends a message recovered from the store without reading
+// it: the queue keeps token and size and reads the message back through
+// its Pager when it comes near the head (paging must be enabled). Its TTL
+// counts from then, and so does max-length: nothing is dropped at restore.
+func (q *Queue) RestorePaged(token uint64, size int64) {
+	q.mu.Lock()
+	if !q.deleted && q.ready.paging.Pager != nil {
+		q.ready.addPaged(0, token, size, unknownDeadline)
+	}
+	q.mu.Unlock()
+}
+
+// ArmAfterRestore starts delivery and the TTL timer once RestorePaged
+// calls are done.
+func (q *Queue) ArmAfterRestore() {
+	var fx effects
+	q.mu.Lock()
+	if !q.deleted {
+		now := q.now()
+		q.expireHeads(now, &fx)
+		q.dispatch(&fx)
+		q.armTTL(now)
+	}
+	q.mu.Unlock()
+	fx.run(q)
+}
+
+// PagedOut is the number of ready messages currently out of memory.
+func (q *Queue) PagedOut() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ready.pagedCount
 }
 
 // AddConsumer registers c. It fails with ErrExclusiveConsumer when the queue
@@ -333,10 +375,10 @@ func (q *Queue) Purge() int {
 	var fx effects
 	q.mu.Lock()
 	n := q.ready.len()
-	q.ready.drain(func(e *Entry) {
+	q.discard(q.ready.drain(func(e *Entry) {
 		e.state = entryDone
 		q.removed(&fx, e.msg)
-	})
+	}))
 	q.mu.Unlock()
 	fx.run(q)
 	return n
@@ -357,10 +399,10 @@ func (q *Queue) Delete() (consumers []Consumer, messages int) {
 	q.deleted = true
 	consumers = q.consumers.clear()
 	messages = q.ready.len()
-	q.ready.drain(func(e *Entry) {
+	q.discard(q.ready.drain(func(e *Entry) {
 		e.state = entryDone
 		q.removed(&fx, e.msg)
-	})
+	}))
 	for e := q.unacked.head; e != nil; e = q.unacked.head {
 		q.unacked.remove(e)
 		e.state = entryDone
@@ -375,6 +417,14 @@ func (q *Queue) Delete() (consumers []Consumer, messages int) {
 	q.mu.Unlock()
 	fx.run(q)
 	return consumers, messages
+}
+
+// discard hands the tokens of paged-out messages that left the queue to
+// the Pager.
+func (q *Queue) discard(tokens []uint64) {
+	if len(tokens) > 0 {
+		q.ready.paging.Pager.Discard(tokens)
+	}
 }
 
 // Touch marks the queue as used (queue.declare of an existing queue,

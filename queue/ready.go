@@ -2,34 +2,45 @@ package queue
 
 import "math/bits"
 
-// readyStore holds a queue's ready entries: one sub-queue per priority level
-// (a single level without priorities), served highest level first, each in
-// seq order. Entries published go to the back of their level; requeued ones
-// go back to their original position. It is a small type of its own so that
-// a paging implementation can replace it.
+// readyStore holds a queue's ready messages: one sub-queue per priority
+// level (a single level without priorities), served highest level first,
+// each in seq order. Entries published go to the back of their level;
+// requeued ones go back to their original position. Past the paging bound,
+// the back of a level is paged out (paging.go). count, bytes and expiring
+// include the paged-out messages.
 type readyStore struct {
 	levels   []readyLevel // indexed by priority
-	nonEmpty [4]uint64    // bit p set when levels[p] has entries
+	nonEmpty [4]uint64    // bit p set when levels[p] has messages
 	count    int
 	bytes    int64
-	expiring int // entries with a deadline
+	expiring int // messages with a deadline
+
+	q          *Queue
+	paging     Paging
+	pagedCount int   // messages paged out
+	pagedBytes int64 // their body bytes
 }
 
 // readyLevel is one priority level: entries in publish order, merged with a
-// min-heap (by seq) of the requeued ones.
+// min-heap (by seq) of the requeued ones, then the paged-out messages.
 type readyLevel struct {
 	fifo     entryRing
 	requeued entryHeap
+	paged    refQueue
 }
 
-func newReadyStore(maxPriority uint8) readyStore {
-	return readyStore{levels: make([]readyLevel, int(maxPriority)+1)}
+func newReadyStore(q *Queue, maxPriority uint8) readyStore {
+	return readyStore{q: q, levels: make([]readyLevel, int(maxPriority)+1)}
 }
 
 func (r *readyStore) len() int { return r.count }
 
-// push adds a newly published entry at the back of its level.
+// push adds a newly published entry at the back of its level, or pages it
+// out.
 func (r *readyStore) push(e *Entry) {
+	if r.pageOut(e) {
+		return
+	}
 	r.levels[e.priority].fifo.pushBack(e)
 	r.added(e)
 }
@@ -61,26 +72,39 @@ func (r *readyStore) topLevel() int {
 
 // peek returns the next entry to deliver, or nil.
 func (r *readyStore) peek() *Entry {
-	p := r.topLevel()
-	if p < 0 {
-		return nil
+	for {
+		p := r.topLevel()
+		if p < 0 {
+			return nil
+		}
+		if e := r.head(p); e != nil {
+			return e
+		}
+		// Level p's paged-out messages could not be read back; fill
+		// has cleared it.
 	}
+}
+
+// head returns level p's first entry, reading paged-out messages back when
+// the level has no entry left in memory; nil when the level is empty.
+func (r *readyStore) head(p int) *Entry {
+	r.fill(p)
 	return r.levels[p].peek()
 }
 
 // pop removes and returns the next entry to deliver, or nil.
 func (r *readyStore) pop() *Entry {
-	p := r.topLevel()
-	if p < 0 {
+	if r.peek() == nil {
 		return nil
 	}
-	return r.popLevel(p)
+	return r.popLevel(r.topLevel())
 }
 
+// popLevel removes level p's first entry; head(p) must have returned it.
 func (r *readyStore) popLevel(p int) *Entry {
 	l := &r.levels[p]
 	e := l.pop()
-	if l.fifo.n == 0 && len(l.requeued) == 0 {
+	if l.fifo.n == 0 && len(l.requeued) == 0 && l.paged.n == 0 {
 		r.nonEmpty[p>>6] &^= 1 << (p & 63)
 	}
 	r.count--
@@ -116,7 +140,7 @@ func (r *readyStore) expireHeads(now int64, fn func(*Entry)) {
 	}
 	r.eachLevel(func(p int) bool {
 		for {
-			h := r.levels[p].peek()
+			h := r.head(p)
 			if h == nil || h.expiresAt > now {
 				return true
 			}
@@ -133,7 +157,7 @@ func (r *readyStore) nextDeadline() int64 {
 		return next
 	}
 	r.eachLevel(func(p int) bool {
-		if h := r.levels[p].peek(); h.expiresAt < next {
+		if h := r.head(p); h != nil && h.expiresAt < next {
 			next = h.expiresAt
 		}
 		return true
@@ -141,14 +165,17 @@ func (r *readyStore) nextDeadline() int64 {
 	return next
 }
 
-// drain removes every entry, passing each to fn, highest level first.
-func (r *readyStore) drain(fn func(*Entry)) {
+// drain removes every message: the entries in memory go to fn, highest
+// level first, and the tokens of the paged-out ones are returned.
+func (r *readyStore) drain(fn func(*Entry)) []uint64 {
+	tokens := r.drainPaged()
 	r.eachLevel(func(p int) bool {
 		for r.levels[p].peek() != nil {
 			fn(r.popLevel(p))
 		}
 		return true
 	})
+	return tokens
 }
 
 func (l *readyLevel) peek() *Entry {

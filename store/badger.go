@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,6 +106,10 @@ func Open(dir string, opts Options) (*Badger, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := b.dropPaged(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	b.wg.Add(1)
 	go b.commitLoop()
 	if opts.ValueLogGCInterval > 0 {
@@ -171,6 +176,7 @@ const (
 	prefixMeta  = 'M'
 	prefixBody  = 'b'
 	prefixIndex = 'q'
+	prefixPaged = 'p'
 )
 
 func metaKey(kind, key string) []byte {
@@ -186,15 +192,43 @@ func bodyKey(id uint64) []byte {
 }
 
 // indexPrefix is q, the queue name's length (2 bytes) and the name.
-func indexPrefix(queue string) []byte {
+func indexPrefix(queue string) []byte { return queuePrefix(prefixIndex, queue) }
+
+func indexKey(queue string, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(indexPrefix(queue), id)
+}
+
+// pagedKey is the key of a paged-out transient message: p, the queue
+// name's length and the name, and the id.
+func pagedKey(queue string, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(queuePrefix(prefixPaged, queue), id)
+}
+
+func queuePrefix(prefix byte, queue string) []byte {
 	k := make([]byte, 0, 3+len(queue)+8)
-	k = append(k, prefixIndex)
+	k = append(k, prefix)
 	k = binary.BigEndian.AppendUint16(k, uint16(len(queue)))
 	return append(k, queue...)
 }
 
-func indexKey(queue string, id uint64) []byte {
-	return binary.BigEndian.AppendUint64(indexPrefix(queue), id)
+// indexValue is an index entry's value: the delivered flag (0 or 1) and
+// the message's body size as a uvarint.
+func indexValue(delivered bool, size int) []byte {
+	v := make([]byte, 1, 1+binary.MaxVarintLen64)
+	if delivered {
+		v[0] = 1
+	}
+	return binary.AppendUvarint(v, uint64(size))
+}
+
+// parseIndexValue reads an index entry's value. Entries written before
+// sizes were recorded have size 0.
+func parseIndexValue(v []byte) (delivered bool, size int) {
+	if len(v) == 0 {
+		return false, 0
+	}
+	n, _ := binary.Uvarint(v[1:])
+	return v[0] == 1, int(n)
 }
 
 // parseIndexKey splits an index key into queue and id.
@@ -209,16 +243,18 @@ func parseIndexKey(k []byte) (string, uint64, bool) {
 	return string(k[3 : 3+n]), binary.BigEndian.Uint64(k[3+n:]), true
 }
 
-// loadRefs counts index entries per id to rebuild the reference counts of
-// bodies shared by several queues, and finds the largest id.
+// loadRefs rebuilds the reference counts of bodies shared by several
+// queues and finds the largest id. It collects every entry's id (8 bytes
+// each, not a map entry: a backlog of millions stays cheap), sorts them
+// and counts the runs.
 func (b *Badger) loadRefs() error {
-	counts := map[uint64]int{}
+	var ids []uint64
 	err := b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixIndex}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			if _, id, ok := parseIndexKey(it.Item().Key()); ok {
-				counts[id]++
+				ids = append(ids, id)
 			}
 		}
 		rit := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixBody}, Reverse: true})
@@ -232,10 +268,35 @@ func (b *Badger) loadRefs() error {
 	if err != nil {
 		return fmt.Errorf("scan store index: %w", err)
 	}
-	for id, n := range counts {
-		if n > 1 {
-			b.refs[id] = n
+	slices.Sort(ids)
+	for i := 0; i < len(ids); {
+		j := i + 1
+		for j < len(ids) && ids[j] == ids[i] {
+			j++
 		}
+		if j-i > 1 {
+			b.refs[ids[i]] = j - i
+		}
+		i = j
+	}
+	return nil
+}
+
+// dropPaged deletes the paged-out transient messages a previous run left.
+func (b *Badger) dropPaged() error {
+	var any bool
+	err := b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixPaged}})
+		defer it.Close()
+		it.Rewind()
+		any = it.Valid()
+		return nil
+	})
+	if err == nil && any {
+		err = b.db.DropPrefix([]byte{prefixPaged})
+	}
+	if err != nil {
+		return fmt.Errorf("drop paged-out transient messages: %w", err)
 	}
 	return nil
 }
@@ -368,11 +429,12 @@ func (b *Badger) ListMeta(kind string, fn func(key string, value []byte) error) 
 }
 
 // AddMessage stores a body once and an index entry per queue.
-func (b *Badger) AddMessage(id uint64, data []byte, queues []string, done func(error)) {
+func (b *Badger) AddMessage(id uint64, data []byte, size int, queues []string, done func(error)) {
 	ops := make([]op, 0, 1+len(queues))
 	ops = append(ops, op{key: bodyKey(id), value: data})
+	v := indexValue(false, size)
 	for _, q := range queues {
-		ops = append(ops, op{key: indexKey(q, id), value: []byte{0}})
+		ops = append(ops, op{key: indexKey(q, id), value: v})
 	}
 	ops[len(ops)-1].done = done
 	b.mu.Lock()
@@ -405,8 +467,133 @@ func (b *Badger) RemoveMessage(queue string, id uint64) {
 }
 
 // MarkDelivered sets the delivered flag of queue's entry for id.
-func (b *Badger) MarkDelivered(queue string, id uint64) {
-	b.submit(op{key: indexKey(queue, id), value: []byte{1}})
+func (b *Badger) MarkDelivered(queue string, id uint64, size int) {
+	b.submit(op{key: indexKey(queue, id), value: indexValue(true, size)})
+}
+
+// PageOut writes a transient message a queue moved out of memory. Paged
+// messages are dropped when the store opens: they never survive a restart.
+func (b *Badger) PageOut(queue string, id uint64, data []byte) {
+	b.submit(op{key: pagedKey(queue, id), value: data})
+}
+
+// RemovePaged drops a paged-out transient message.
+func (b *Badger) RemovePaged(queue string, id uint64) {
+	b.submit(op{key: pagedKey(queue, id)})
+}
+
+// ReadMessages reads messages of queue by key and calls fn, in the order of
+// keys, for each one found. A key not found at first (its write may still
+// be pending) is looked up again after a sync; one still missing is
+// skipped.
+func (b *Badger) ReadMessages(queue string, keys []MessageKey, fn func(i int, data []byte, delivered bool)) error {
+	type found struct {
+		data      []byte
+		delivered bool
+		ok        bool
+	}
+	res := make([]found, len(keys))
+	read := func() (missing int, err error) {
+		err = b.db.View(func(txn *badger.Txn) error {
+			for i, k := range keys {
+				if res[i].ok {
+					continue
+				}
+				data, delivered, ok, err := readMessage(txn, queue, k)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					missing++
+					continue
+				}
+				res[i] = found{data, delivered, true}
+			}
+			return nil
+		})
+		return missing, err
+	}
+	missing, err := read()
+	if err == nil && missing > 0 {
+		if err = b.syncWait(); err == nil {
+			_, err = read()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("read messages of %q: %w", queue, err)
+	}
+	for i := range res {
+		if res[i].ok {
+			fn(i, res[i].data, res[i].delivered)
+		}
+	}
+	return nil
+}
+
+// readMessage reads one message: a paged one from its own key, a stored
+// one from its index entry (for the delivered flag) and its body.
+func readMessage(txn *badger.Txn, queue string, k MessageKey) (data []byte, delivered, ok bool, err error) {
+	if k.Paged {
+		item, err := txn.Get(pagedKey(queue, k.ID))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, false, false, nil
+		}
+		if err != nil {
+			return nil, false, false, err
+		}
+		data, err = item.ValueCopy(nil)
+		return data, false, err == nil, err
+	}
+	entry, err := txn.Get(indexKey(queue, k.ID))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, false, nil
+	}
+	if err != nil {
+		return nil, false, false, err
+	}
+	if err := entry.Value(func(v []byte) error {
+		delivered, _ = parseIndexValue(v)
+		return nil
+	}); err != nil {
+		return nil, false, false, err
+	}
+	body, err := txn.Get(bodyKey(k.ID))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, false, nil
+	}
+	if err != nil {
+		return nil, false, false, err
+	}
+	data, err = body.ValueCopy(nil)
+	return data, delivered, err == nil, err
+}
+
+// ScanQueueIndex calls fn for each message of queue, in id order, with its
+// body size and delivered flag, without reading bodies.
+func (b *Badger) ScanQueueIndex(queue string, fn func(id uint64, size int, delivered bool) error) error {
+	prefix := indexPrefix(queue)
+	return b.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			q, id, ok := parseIndexKey(it.Item().Key())
+			if !ok || q != queue {
+				continue
+			}
+			var size int
+			var delivered bool
+			if err := it.Item().Value(func(v []byte) error {
+				delivered, size = parseIndexValue(v)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("read entry %d of %q: %w", id, queue, err)
+			}
+			if err := fn(id, size, delivered); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // DeleteQueue removes every entry of queue and the bodies only it held.
@@ -464,7 +651,8 @@ func (b *Badger) ScanQueue(queue string, from uint64, fn func(id uint64, data []
 			if err != nil {
 				return fmt.Errorf("read body %d of %q: %w", id, queue, err)
 			}
-			more, err := fn(id, data, len(flags) > 0 && flags[0] == 1)
+			delivered, _ := parseIndexValue(flags)
+			more, err := fn(id, data, delivered)
 			if err != nil || !more {
 				return err
 			}
@@ -486,8 +674,12 @@ func (b *Badger) Queues() (map[string]QueueStats, error) {
 			}
 			s := out[q]
 			s.Messages++
-			if item, err := txn.Get(bodyKey(id)); err == nil {
-				s.Bytes += int64(item.ValueSize())
+			if err := it.Item().Value(func(v []byte) error {
+				_, size := parseIndexValue(v)
+				s.Bytes += int64(size)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("read entry %d of %q: %w", id, q, err)
 			}
 			out[q] = s
 		}

@@ -38,7 +38,7 @@ func TestCrashWriter(t *testing.T) {
 	}()
 	for id := uint64(1); ; id++ {
 		id := id
-		b.AddMessage(id, []byte(fmt.Sprint("body-", id)), []string{"q"}, func(err error) {
+		b.AddMessage(id, []byte(fmt.Sprint("body-", id)), 0, []string{"q"}, func(err error) {
 			if err == nil {
 				out <- id
 			}

@@ -7,10 +7,14 @@
 //	f                         format marker "warren-store-v1" (refuses foreign data dirs)
 //	M<kind>\x00<key>          a metadata record (JSON written by the broker)
 //	b<id:8 BE>                a message body, stored once however many queues hold it
-//	q<len:2 BE><queue><id:8>  a queue's entry for a message; value 0 = ready, 1 = delivered
+//	q<len:2 BE><queue><id:8>  a queue's entry for a message; value: a delivered
+//	                          flag byte (0 ready, 1 delivered) and the body size (uvarint)
+//	p<len:2 BE><queue><id:8>  a transient message a queue paged out of memory (the
+//	                          whole encoded message); dropped when the store opens
 //
 // Ids grow across the broker, so scanning q<queue> in key order yields a
-// queue's messages in publish order.
+// queue's messages in publish order. The body size in the entry lets a
+// restart count a queue's bytes from the index alone.
 //
 // # What is written when
 //
@@ -20,6 +24,13 @@
 // back redelivered. Reference counts live in memory only for bodies held by
 // more than one queue (rebuilt at open from the entries), so a backlog of
 // single-queue messages costs no memory here.
+//
+// Queues past their memory bound page ready messages out (queue/paging.go,
+// broker/pager.go): a persistent message of a durable queue is on disk
+// already, so only its id stays in memory; any other is written with
+// PageOut. ReadMessages reads either kind back, waiting for a sync when a
+// write is still pending; RemovePaged drops a paged one once it is read
+// back or leaves the queue.
 //
 // # Commit path
 //
@@ -33,8 +44,11 @@
 //
 // # Recovery
 //
-// Open rebuilds the reference counts and the largest id; the broker then
-// restores metadata with ListMeta and each durable queue with ScanQueue.
+// Open drops paged-out transient messages, rebuilds the reference counts
+// (from a sorted list of entry ids, 8 bytes a message) and the largest id;
+// the broker then restores metadata with ListMeta and each durable queue
+// with ScanQueueIndex (ids and sizes only; bodies are read when consumers
+// approach them) or, for a priority queue, ScanQueue.
 // Badger's directory lock makes a second broker on the same directory fail
 // at once; a non-empty directory without our marker is refused.
 package store

@@ -13,7 +13,9 @@ type Memory struct {
 	meta     map[string][]byte // kind + "\x00" + key
 	bodies   map[uint64][]byte
 	refs     map[uint64]int
-	queues   map[string]map[uint64]bool // queue -> id -> delivered
+	queues   map[string]map[uint64]bool   // queue -> id -> delivered
+	sizes    map[uint64]int               // body sizes of stored messages
+	paged    map[string]map[uint64][]byte // queue -> id -> paged-out transient message
 	maxID    uint64
 	callback chan func()
 	closed   bool
@@ -27,6 +29,8 @@ func NewMemory() *Memory {
 		bodies:   map[uint64][]byte{},
 		refs:     map[uint64]int{},
 		queues:   map[string]map[uint64]bool{},
+		sizes:    map[uint64]int{},
+		paged:    map[string]map[uint64][]byte{},
 		callback: make(chan func(), 1024),
 		done:     make(chan struct{}),
 	}
@@ -82,9 +86,10 @@ func (m *Memory) ListMeta(kind string, fn func(key string, value []byte) error) 
 }
 
 // AddMessage stores a message for queues; done runs afterwards.
-func (m *Memory) AddMessage(id uint64, data []byte, queues []string, done func(error)) {
+func (m *Memory) AddMessage(id uint64, data []byte, size int, queues []string, done func(error)) {
 	m.mu.Lock()
 	m.bodies[id] = append([]byte{}, data...)
+	m.sizes[id] = size
 	m.refs[id] += len(queues)
 	for _, q := range queues {
 		if m.queues[q] == nil {
@@ -127,11 +132,12 @@ func (m *Memory) removeLocked(queue string, id uint64) {
 	if m.refs[id]--; m.refs[id] <= 0 {
 		delete(m.refs, id)
 		delete(m.bodies, id)
+		delete(m.sizes, id)
 	}
 }
 
 // MarkDelivered records a delivery of id from queue.
-func (m *Memory) MarkDelivered(queue string, id uint64) {
+func (m *Memory) MarkDelivered(queue string, id uint64, _ int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.queues[queue][id]; ok {
@@ -178,6 +184,79 @@ func (m *Memory) ScanQueue(queue string, from uint64, fn func(id uint64, data []
 	return nil
 }
 
+// ScanQueueIndex calls fn for each message of queue in id order with its
+// body size and delivered flag.
+func (m *Memory) ScanQueueIndex(queue string, fn func(id uint64, size int, delivered bool) error) error {
+	m.mu.Lock()
+	type rec struct {
+		id        uint64
+		size      int
+		delivered bool
+	}
+	recs := make([]rec, 0, len(m.queues[queue]))
+	for id, d := range m.queues[queue] {
+		recs = append(recs, rec{id, m.sizes[id], d})
+	}
+	m.mu.Unlock()
+	sort.Slice(recs, func(i, j int) bool { return recs[i].id < recs[j].id })
+	for _, r := range recs {
+		if err := fn(r.id, r.size, r.delivered); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadMessages calls fn, in the order of keys, for each message found.
+func (m *Memory) ReadMessages(queue string, keys []MessageKey, fn func(i int, data []byte, delivered bool)) error {
+	for i, k := range keys {
+		m.mu.Lock()
+		var data []byte
+		var delivered, ok bool
+		if k.Paged {
+			data, ok = m.paged[queue][k.ID]
+		} else if delivered, ok = m.queues[queue][k.ID]; ok {
+			data = m.bodies[k.ID]
+		}
+		m.mu.Unlock()
+		if ok {
+			fn(i, data, delivered)
+		}
+	}
+	return nil
+}
+
+// PageOut keeps a paged-out transient message.
+func (m *Memory) PageOut(queue string, id uint64, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.paged[queue] == nil {
+		m.paged[queue] = map[uint64][]byte{}
+	}
+	m.paged[queue][id] = append([]byte{}, data...)
+}
+
+// RemovePaged drops a paged-out transient message.
+func (m *Memory) RemovePaged(queue string, id uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.paged[queue], id)
+	if len(m.paged[queue]) == 0 {
+		delete(m.paged, queue)
+	}
+}
+
+// PagedCount is the number of paged-out transient messages held (for tests).
+func (m *Memory) PagedCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, q := range m.paged {
+		n += len(q)
+	}
+	return n
+}
+
 // Queues returns the message count and bytes of every queue.
 func (m *Memory) Queues() (map[string]QueueStats, error) {
 	m.mu.Lock()
@@ -187,7 +266,7 @@ func (m *Memory) Queues() (map[string]QueueStats, error) {
 		var s QueueStats
 		for id := range ids {
 			s.Messages++
-			s.Bytes += int64(len(m.bodies[id]))
+			s.Bytes += int64(m.sizes[id])
 		}
 		out[q] = s
 	}

@@ -15,13 +15,15 @@ type Store interface {
 	// AddMessage stores a message body once with one index entry per
 	// queue; done runs (on the committer, without blocking) once the
 	// group commit that holds it is on disk.
-	AddMessage(id uint64, data []byte, queues []string, done func(error))
+	// size is the message's body size, kept in each index entry so that
+	// a restart knows a queue's bytes without reading bodies.
+	AddMessage(id uint64, data []byte, size int, queues []string, done func(error))
 	// RemoveMessage drops queue's entry for id; the body goes with the
 	// last entry. Batched into the next commit.
 	RemoveMessage(queue string, id uint64)
 	// MarkDelivered records a delivery so the message comes back
 	// redelivered after a crash. Batched.
-	MarkDelivered(queue string, id uint64)
+	MarkDelivered(queue string, id uint64, size int)
 	// DeleteQueue drops every entry of queue; synced when it returns.
 	DeleteQueue(queue string) error
 	// Sync calls done once everything submitted before it is on disk.
@@ -29,11 +31,30 @@ type Store interface {
 	// ScanQueue calls fn for each message of queue with id >= from, in id
 	// order, until fn returns false or an error.
 	ScanQueue(queue string, from uint64, fn func(id uint64, data []byte, delivered bool) (bool, error)) error
+	// ScanQueueIndex calls fn for each message of queue, in id order, with
+	// its body size and delivered flag, without reading bodies.
+	ScanQueueIndex(queue string, fn func(id uint64, size int, delivered bool) error) error
+	// ReadMessages reads messages of queue by key and calls fn, in the
+	// order of keys, for each one found (i indexes keys). A message whose
+	// write is still pending is waited for.
+	ReadMessages(queue string, keys []MessageKey, fn func(i int, data []byte, delivered bool)) error
+	// PageOut writes a transient message that a queue moved out of memory,
+	// for ReadMessages with Paged set; RemovePaged drops it. Paged-out
+	// messages never survive a restart. Batched.
+	PageOut(queue string, id uint64, data []byte)
+	RemovePaged(queue string, id uint64)
 	// Queues returns each queue's message count and bytes.
 	Queues() (map[string]QueueStats, error)
 	// MaxMessageID is the largest message id ever stored.
 	MaxMessageID() uint64
 	Close() error
+}
+
+// MessageKey names a message of a queue for ReadMessages: a stored one
+// (AddMessage) or, with Paged, a paged-out transient one (PageOut).
+type MessageKey struct {
+	ID    uint64
+	Paged bool
 }
 
 // QueueStats counts a queue's stored messages.

@@ -44,7 +44,7 @@ func stores(t *testing.T, fn func(t *testing.T, open func() Store)) {
 func addSync(t *testing.T, s Store, id uint64, data string, queues ...string) {
 	t.Helper()
 	done := make(chan error, 1)
-	s.AddMessage(id, []byte(data), queues, func(err error) { done <- err })
+	s.AddMessage(id, []byte(data), len(data), queues, func(err error) { done <- err })
 	if err := <-done; err != nil {
 		t.Fatalf("add %d: %v", id, err)
 	}
@@ -115,7 +115,7 @@ func TestMessagesScanRemoveAndDelivered(t *testing.T) {
 		}
 		addSync(t, s, 6, "shared", "q1", "q2")
 		s.RemoveMessage("q1", 2)
-		s.MarkDelivered("q1", 3)
+		s.MarkDelivered("q1", 3, 0)
 		syncStore(t, s)
 		s = open()
 		got := scan(t, s, "q1", 0)
@@ -169,7 +169,7 @@ func TestConcurrentAddsAreGroupCommitted(t *testing.T) {
 			defer wg.Done()
 			done := make(chan error, each)
 			for i := 0; i < each; i++ {
-				b.AddMessage(uint64(w*each+i+1), []byte("body"), []string{"q"}, func(err error) { done <- err })
+				b.AddMessage(uint64(w*each+i+1), []byte("body"), 4, []string{"q"}, func(err error) { done <- err })
 			}
 			for i := 0; i < each; i++ {
 				if err := <-done; err != nil {
@@ -220,7 +220,7 @@ func TestClosedStoreFailsSubmissions(t *testing.T) {
 	}
 	b.Close()
 	done := make(chan error, 1)
-	b.AddMessage(1, []byte("x"), []string{"q"}, func(err error) { done <- err })
+	b.AddMessage(1, []byte("x"), 1, []string{"q"}, func(err error) { done <- err })
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Fatalf("add after close: %v", err)
 	}

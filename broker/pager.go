@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"github.com/warrenmq/warren/queue"
+	"github.com/warrenmq/warren/store"
+)
+
+// pagedBit marks a token of a message written by PageOut (a transient
+// message, or one not stored for this queue); tokens without it are the
+// ids of messages the store already holds for the queue.
+const pagedBit = 1 << 63
+
+// queuePager pages one queue's ready messages to the store. A persistent
+// message of a durable queue is on disk already and pages out for free;
+// any other is written to the store's paged space, which a restart drops.
+type queuePager struct {
+	srv  *Server
+	q    *Queue
+	keys []store.MessageKey // reused by PageIn, under the queue's lock
+}
+
+// PageOut returns m's token, writing m to the store when it is not there.
+func (p *queuePager) PageOut(m *queue.Message) (uint64, bool) {
+	if m.Persistent() && p.q.durable {
+		return m.ID, true
+	}
+	data, err := m.MarshalBinary()
+	if err != nil {
+		p.srv.log.Error("encode a message to page it out", "queue", p.q.Name(), "err", err)
+		return 0, false
+	}
+	p.srv.store.PageOut(p.q.storeKey, m.ID, data)
+	return m.ID | pagedBit, true
+}
+
+// PageIn reads the messages of tokens back from the store.
+func (p *queuePager) PageIn(tokens []uint64, fn func(i int, m *queue.Message, redelivered bool)) {
+	p.keys = p.keys[:0]
+	for _, t := range tokens {
+		p.keys = append(p.keys, store.MessageKey{ID: t &^ pagedBit, Paged: t&pagedBit != 0})
+	}
+	found := 0
+	err := p.srv.store.ReadMessages(p.q.storeKey, p.keys, func(i int, data []byte, delivered bool) {
+		m, err := queue.UnmarshalMessage(data)
+		if err != nil {
+			p.srv.log.Error("decode a paged-out message", "queue", p.q.Name(), "id", p.keys[i].ID, "err", err)
+			return
+		}
+		m.ID = p.keys[i].ID
+		if p.keys[i].Paged {
+			p.srv.store.RemovePaged(p.q.storeKey, m.ID) // back in memory; a restart drops it anyway
+		}
+		found++
+		fn(i, m, delivered)
+	})
+	if err != nil {
+		p.srv.log.Error("read paged-out messages", "queue", p.q.Name(), "err", err)
+	}
+	if lost := len(tokens) - found; lost > 0 {
+		p.srv.log.Error("paged-out messages could not be read back and are lost", "queue", p.q.Name(), "count", lost)
+	}
+}
+
+// Discard removes paged-out messages from the store.
+func (p *queuePager) Discard(tokens []uint64) {
+	for _, t := range tokens {
+		if t&pagedBit != 0 {
+			p.srv.store.RemovePaged(p.q.storeKey, t&^pagedBit)
+		} else {
+			p.srv.store.RemoveMessage(p.q.storeKey, t)
+		}
+	}
+}
