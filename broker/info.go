@@ -154,6 +154,7 @@ type QueueInfo struct {
 	Arguments                      amqp.Table
 	Ready, Unacked, Consumers      int
 	ReadyBytes                     int64
+	PagedOut                       int    // ready messages out of memory, in the store
 	Policy                         string // the policy applied, "" for none
 }
 
@@ -164,7 +165,7 @@ func (q *Queue) Info() QueueInfo {
 	info := QueueInfo{
 		Vhost: q.vhost.name, Name: cfg.Name, Durable: cfg.Durable, AutoDelete: cfg.AutoDelete,
 		Exclusive: cfg.Exclusive, Arguments: cfg.Args, Ready: ready, Unacked: unacked,
-		Consumers: consumers, ReadyBytes: q.ReadyBytes(), Policy: q.PolicyName(),
+		Consumers: consumers, ReadyBytes: q.ReadyBytes(), PagedOut: q.PagedOut(), Policy: q.PolicyName(),
 	}
 	if q.owner != nil {
 		info.Owner = q.owner.name

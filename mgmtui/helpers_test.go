@@ -25,9 +25,9 @@ type fixture struct {
 	http *httptest.Server
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...brokertest.Option) *fixture {
 	t.Helper()
-	b := brokertest.Start(t)
+	b := brokertest.Start(t, opts...)
 	f := &fixture{t: t, b: b}
 	f.api = mgmtui.New(b.Server, mgmtui.Options{Node: "warren@test", AMQPAddr: b.Addr, SampleInterval: 20 * time.Millisecond})
 	f.http = httptest.NewServer(f.api)

@@ -20,6 +20,7 @@ func (a *API) queueObject(q *broker.Queue) object {
 		"durable": info.Durable, "auto_delete": info.AutoDelete, "exclusive": info.Exclusive,
 		"arguments": tableToJSON(info.Arguments), "consumers": info.Consumers, "state": "running",
 		"message_bytes": info.ReadyBytes, "message_bytes_ready": info.ReadyBytes,
+		"messages_paged_out": info.PagedOut, "messages_ram": info.Ready + info.Unacked - info.PagedOut,
 		"message_stats": messageStats(&stats, rates, broker.StatPublish, broker.StatDeliver, broker.StatDeliverNoAck,
 			broker.StatGet, broker.StatGetNoAck, broker.StatRedeliver, broker.StatAck),
 		"policy": nil, "exclusive_consumer_tag": nil, "effective_policy_definition": map[string]any{},
