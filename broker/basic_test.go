@@ -3,7 +3,9 @@ package broker_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"reflect"
 	"strings"
 	"testing"
@@ -168,6 +170,23 @@ func TestUnackedAreRequeuedWhenChannelCloses(t *testing.T) {
 	}
 }
 
+func TestUnackedAreRequeuedWhenConnectionCloses(t *testing.T) {
+	f := newFixture(t)
+	ch := f.ch()
+	q := declareQueue(t, ch, nil)
+	publishN(t, ch, q, "a", "b")
+	c2 := dial(t, f.b.URL)
+	ds, err := openChannel(t, c2).Consume(q, "", false, false, false, false, nil)
+	must(t, err)
+	receive(t, ds)
+	receive(t, ds)
+	must(t, c2.Close())
+	got := drainBodies(t, ch, q)
+	if strings.Join(got, ",") != "a,b" {
+		t.Fatalf("after the connection closed the queue holds %v, want [a b]", got)
+	}
+}
+
 func TestRecoverRequeues(t *testing.T) {
 	f := newFixture(t)
 	ch := f.ch()
@@ -276,6 +295,26 @@ func TestConsumerCancelNotifyOnQueueDelete(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no basic.cancel after queue deletion")
+	}
+}
+
+// TestNoCancelNotifyWithoutTheCapability: a client that did not announce
+// consumer_cancel_notify gets no basic.cancel when its queue is deleted.
+func TestNoCancelNotifyWithoutTheCapability(t *testing.T) {
+	b := brokertest.Start(t)
+	r := dialRaw(t, b.Addr, 131072, 0, 0) // announces authentication_failure_close only
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.ChannelOpen{}))
+	r.expectMethod(1)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.QueueDeclare{Queue: "doomed"}))
+	r.expectMethod(1)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.BasicConsume{Queue: "doomed", ConsumerTag: "c"}))
+	r.expectMethod(1)
+	c := dial(t, b.URL)
+	_, err := openChannel(t, c).QueueDelete("doomed", false, false, false)
+	must(t, err)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.QueueDeclare{Queue: "after"}))
+	if m := r.expectMethod(1); m.Name() != "queue.declare-ok" {
+		t.Fatalf("got %s, want queue.declare-ok and no basic.cancel", m.Name())
 	}
 }
 
@@ -398,4 +437,84 @@ func TestChannelFlowOffIsNotImplemented(t *testing.T) {
 	ch := f.ch()
 	must(t, ch.Flow(true))
 	expectCode(t, ch.Flow(false), amqp.NotImplemented)
+}
+
+// TestBodiesUpTo128MiB publishes a body of exactly 128 MiB, which comes
+// back whole from basic.get, and announces one byte more, which closes the
+// channel with RabbitMQ's 406 while the connection stays usable. It speaks
+// frames itself so that the client side holds no 128 MiB buffer.
+func TestBodiesUpTo128MiB(t *testing.T) {
+	const size = 128 << 20
+	b := brokertest.Start(t)
+	r := dialRaw(t, b.Addr, 131072, 0, 0)
+	r.nc.SetDeadline(time.Now().Add(2 * time.Minute))
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.ChannelOpen{}))
+	r.expectMethod(1)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.QueueDeclare{Queue: "big"}))
+	r.expectMethod(1)
+
+	// Each body frame is a reused chunk stamped with its index, so that a
+	// lost, repeated or reordered frame changes the checksum.
+	chunk := make([]byte, 131072-8)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	sent := crc32.NewIEEE()
+	publishHeader := func(bodySize uint64) {
+		r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.BasicPublish{RoutingKey: "big"}))
+		r.writeRaw(amqp.AppendHeaderFrame(nil, 1, amqp.ClassBasic, bodySize, &amqp.Properties{}))
+	}
+	publishHeader(size)
+	var frame []byte
+	for n, k := 0, uint64(0); n < size; k++ {
+		part := chunk[:min(len(chunk), size-n)]
+		binary.BigEndian.PutUint64(part, k)
+		sent.Write(part)
+		frame = amqp.AppendFrame(frame[:0], amqp.FrameBody, 1, part)
+		r.writeRaw(frame)
+		n += len(part)
+	}
+
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.BasicGet{Queue: "big", NoAck: true}))
+	if m, ok := r.expectMethod(1).(*amqp.BasicGetOk); !ok {
+		t.Fatalf("basic.get answered %v, want get-ok", m)
+	}
+	hf, err := r.fr.ReadFrame()
+	if err != nil || hf.Type != amqp.FrameHeader {
+		t.Fatalf("content header: %v %v", hf.Type, err)
+	}
+	var hdr amqp.ContentHeader
+	must(t, hdr.Decode(hf.Payload))
+	if hdr.BodySize != size {
+		t.Fatalf("body-size %d, want %d", hdr.BodySize, size)
+	}
+	got := crc32.NewIEEE()
+	for n := 0; n < size; {
+		f, err := r.fr.ReadFrame()
+		if err != nil || f.Type != amqp.FrameBody {
+			t.Fatalf("body frame after %d bytes: type %d, %v", n, f.Type, err)
+		}
+		got.Write(f.Payload)
+		n += len(f.Payload)
+	}
+	if got.Sum32() != sent.Sum32() {
+		t.Fatal("the 128 MiB body came back changed")
+	}
+
+	publishHeader(size + 1)
+	cc, ok := r.expectMethod(1).(*amqp.ChannelClose)
+	want := "PRECONDITION_FAILED - message size 134217729 is larger than configured max size 134217728"
+	if !ok || cc.ReplyCode != amqp.PreconditionFailed || cc.ReplyText != want {
+		t.Fatalf("oversized message: %+v, want channel.close 406 %s", cc, want)
+	}
+	// Body frames already in flight are dropped until close-ok; the
+	// connection lives on.
+	r.writeRaw(amqp.AppendFrame(nil, amqp.FrameBody, 1, chunk))
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.ChannelCloseOk{}))
+	r.writeRaw(amqp.AppendMethodFrame(nil, 2, &amqp.ChannelOpen{}))
+	r.expectMethod(2)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 2, &amqp.QueueDeclare{Queue: "big", Passive: true}))
+	if ok, isOk := r.expectMethod(2).(*amqp.QueueDeclareOk); !isOk || ok.MessageCount != 0 {
+		t.Fatalf("after the refused message: %+v", ok)
+	}
 }

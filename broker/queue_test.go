@@ -68,12 +68,23 @@ func TestQueueDeclareErrors(t *testing.T) {
 		{"bind missing queue", func(ch *rmq.Channel) error {
 			return ch.QueueBind("missing-q", "k", "amq.direct", false, nil)
 		}, amqp.NotFound},
+		{"unbind from missing exchange", func(ch *rmq.Channel) error {
+			return ch.QueueUnbind("durable-q", "k", "missing-x", nil)
+		}, amqp.NotFound},
+		{"unbind missing queue", func(ch *rmq.Channel) error {
+			return ch.QueueUnbind("missing-q", "k", "amq.direct", nil)
+		}, amqp.NotFound},
+		{"unbind from the default exchange", func(ch *rmq.Channel) error {
+			return ch.QueueUnbind("durable-q", "durable-q", "", nil)
+		}, amqp.AccessRefused},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			expectCode(t, tc.do(f.ch()), tc.code)
 		})
 	}
+	// Unbinding a binding that does not exist, between objects that do, is fine.
+	must(t, f.ch().QueueUnbind("durable-q", "never-bound", "amq.direct", nil))
 }
 
 func TestExclusiveQueueIsLockedAndGoesWithItsConnection(t *testing.T) {
