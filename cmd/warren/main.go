@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only on --pprof
@@ -43,6 +44,8 @@ type options struct {
 	definitions string
 	memoryHigh  float64
 	diskFree    uint64
+	queueMsgs   uint64
+	queueBytes  uint64
 }
 
 // envOr returns the WARREN_<name> environment variable, or def.
@@ -79,6 +82,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (WARREN_LOG_LEVEL)")
 	fs.Float64Var(&o.memoryHigh, "memory-high-watermark", envFloat("MEMORY_HIGH_WATERMARK", def.MemoryHighWatermark), "fraction of RAM above which publishers are blocked (WARREN_MEMORY_HIGH_WATERMARK)")
 	fs.Uint64Var(&o.diskFree, "disk-free-limit", envUint("DISK_FREE_LIMIT", def.DiskFreeLimit), "free bytes on the data dir's disk below which publishers are blocked (WARREN_DISK_FREE_LIMIT)")
+	fs.Uint64Var(&o.queueMsgs, "queue-memory-messages", envUint("QUEUE_MEMORY_MESSAGES", uint64(def.QueuePaging.MaxMessages)), "ready messages a queue keeps in memory before paging the rest to disk, 0 for no bound (WARREN_QUEUE_MEMORY_MESSAGES)")
+	fs.Uint64Var(&o.queueBytes, "queue-memory-bytes", envUint("QUEUE_MEMORY_BYTES", uint64(def.QueuePaging.MaxBytes)), "body bytes of ready messages a queue keeps in memory before paging, 0 for no bound (WARREN_QUEUE_MEMORY_BYTES)")
 	fs.StringVar(&o.definitions, "definitions", envOr("DEFINITIONS", ""), "RabbitMQ definitions JSON file imported at start, as RabbitMQ's load_definitions (WARREN_DEFINITIONS)")
 	fs.StringVar(&o.pprof, "pprof", envOr("PPROF", ""), "listen address for net/http/pprof, empty to disable (WARREN_PPROF)")
 	return o, fs.Parse(args)
@@ -103,6 +108,8 @@ func run(args []string) error {
 	cfg.DataDir = o.dataDir
 	cfg.MemoryHighWatermark = o.memoryHigh
 	cfg.DiskFreeLimit = o.diskFree
+	cfg.QueuePaging.MaxMessages = int(min(o.queueMsgs, math.MaxInt32))
+	cfg.QueuePaging.MaxBytes = int64(min(o.queueBytes, math.MaxInt64))
 	cfg.Logger = log
 
 	sopts := store.DefaultOptions()
