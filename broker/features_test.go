@@ -121,8 +121,14 @@ func TestQueueTTLExpiresPromptlyToDLX(t *testing.T) {
 	f.declare(ch, "dead", nil)
 	f.declare(ch, "delay", rmq.Table{"x-message-ttl": int32(50), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dead"})
 	ds := consume(t, ch, "dead", true)
+	sent := time.Now()
 	publish(t, ch, "", "delay", text("later"))
 	d := receive(t, ds) // nobody touches "delay": its timer expires the message
+	late := time.Since(sent) - 50*time.Millisecond
+	t.Logf("dead-lettered %v after the deadline", late)
+	if late < 0 || late > 100*time.Millisecond {
+		t.Errorf("the expired message arrived %v after its deadline, want within tens of milliseconds after it", late)
+	}
 	x := deaths(t, d)
 	if x[0]["queue"] != "delay" || x[0]["reason"] != "expired" || x[0]["count"] != int64(1) || x[0]["exchange"] != "" {
 		t.Fatalf("x-death = %v", x)
@@ -155,6 +161,21 @@ func TestQueueExpiresWhenUnused(t *testing.T) {
 	if !f.queueGone("short-lived") {
 		t.Fatal("passive declare finds the expired queue")
 	}
+}
+
+func TestQueueWithAConsumerDoesNotExpire(t *testing.T) {
+	f := newFixture(t)
+	ch := f.ch()
+	_, err := ch.QueueDeclare("watched", false, false, false, false, rmq.Table{"x-expires": int32(50)})
+	must(t, err)
+	_, err = ch.Consume("watched", "w", false, false, false, false, nil)
+	must(t, err)
+	time.Sleep(200 * time.Millisecond) // asserting that nothing happens: four x-expires pass
+	if f.b.Server.Vhost("/").Queue("watched") == nil {
+		t.Fatal("a queue with a consumer expired")
+	}
+	must(t, ch.Cancel("w", false))
+	eventually(t, "the queue to expire once unused", func() bool { return f.b.Server.Vhost("/").Queue("watched") == nil })
 }
 
 func TestDeadLetterOnRejectAndNack(t *testing.T) {

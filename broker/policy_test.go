@@ -177,3 +177,35 @@ func TestPolicySurvivesRestart(t *testing.T) {
 		t.Fatalf("restored queue under the restored policy holds %v", got)
 	}
 }
+
+// TestPolicyExpiresMaxLengthBytesAndOverflow covers the policy keys not
+// exercised above: expires, max-length-bytes and overflow.
+func TestPolicyExpiresMaxLengthBytesAndOverflow(t *testing.T) {
+	f := newFixture(t)
+	ch := f.ch()
+	putPolicy(t, f, broker.Policy{Name: "exp", Pattern: "^pol\\.exp$", Definition: map[string]any{"expires": 50.0}})
+	putPolicy(t, f, broker.Policy{Name: "bytes", Pattern: "^pol\\.bytes$", Definition: map[string]any{"max-length-bytes": 5.0}})
+	putPolicy(t, f, broker.Policy{Name: "full", Pattern: "^pol\\.full$", Definition: map[string]any{"max-length": 1.0, "overflow": "reject-publish"}})
+	for _, q := range []string{"pol.exp", "pol.bytes", "pol.full"} {
+		if _, err := ch.QueueDeclare(q, false, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the queue under an expires policy to be deleted", func() bool { return f.b.Server.Vhost("/").Queue("pol.exp") == nil })
+
+	publishN(t, ch, "pol.bytes", "aaa", "bbb", "cc")
+	if got := drainBodies(t, ch, "pol.bytes"); len(got) != 2 || got[0] != "bbb" || got[1] != "cc" {
+		t.Fatalf("max-length-bytes 5 keeps %v, want [bbb cc]", got)
+	}
+
+	must(t, ch.Confirm(false))
+	confirms := ch.NotifyPublish(make(chan rmq.Confirmation, 2))
+	publish(t, ch, "", "pol.full", text("in"))
+	publish(t, ch, "", "pol.full", text("refused"))
+	if a, b := <-confirms, <-confirms; !a.Ack || b.Ack {
+		t.Fatalf("confirms %v %v, want ack then nack", a.Ack, b.Ack)
+	}
+	if got := drainBodies(t, ch, "pol.full"); len(got) != 1 || got[0] != "in" {
+		t.Fatalf("reject-publish kept %v", got)
+	}
+}
