@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -382,19 +381,35 @@ func TestShutdownSendsConnectionForced(t *testing.T) {
 	}
 }
 
-func TestRestartKeepsUsers(t *testing.T) {
+func TestRestartKeepsUsersVhostsAndPermissions(t *testing.T) {
 	b := brokertest.Start(t)
-	if err := b.Server.PutUser(broker.User{Name: "alice", PasswordHash: broker.HashPassword("secret")}); err != nil {
-		t.Fatal(err)
+	must(t, b.Server.PutUser(broker.User{Name: "alice", PasswordHash: broker.HashPassword("secret"), Tags: []string{"monitoring"}}))
+	for _, v := range []string{"shop", "gone"} {
+		if _, err := b.Server.AddVhost(v); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := b.Server.SetPermission(broker.Permission{User: "alice", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
-		t.Fatal(err)
+	must(t, b.Server.SetPermission(broker.Permission{User: "alice", Vhost: "shop", Configure: "^a", Write: ".*", Read: ".*"}))
+	must(t, b.Server.SetPermission(broker.Permission{User: "alice", Vhost: "gone", Configure: ".*", Write: ".*", Read: ".*"}))
+	if ok, err := b.Server.DeleteVhost("gone"); !ok || err != nil {
+		t.Fatalf("delete vhost: %v %v", ok, err)
 	}
 	b.Restart()
-	c := dial(t, fmt.Sprintf("amqp://alice:secret@%s/", b.Addr))
+
+	c := dial(t, fmt.Sprintf("amqp://alice:secret@%s/shop", b.Addr))
 	c.Close()
-	if _, err := os.Stat(filepath.Join(b.DataDir)); err != nil {
-		t.Fatal(err)
+	if b.Server.Vhost("gone") != nil {
+		t.Fatal("a deleted vhost came back")
+	}
+	u, ok := b.Server.Users().Get("alice")
+	if !ok || len(u.Tags) != 1 || u.Tags[0] != "monitoring" {
+		t.Fatalf("user after restart = %+v", u)
+	}
+	if p, ok := b.Server.Users().Permission("alice", "shop"); !ok || p.Configure != "^a" {
+		t.Fatalf("permission after restart = %+v", p)
+	}
+	if _, ok := b.Server.Users().Permission("alice", "gone"); ok {
+		t.Fatal("a permission on a deleted vhost came back")
 	}
 }
 
