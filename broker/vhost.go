@@ -26,15 +26,16 @@ var predeclared = []struct {
 }
 
 // Vhost is a virtual host: its exchanges and queues. Routing reads the
-// exchange and queue maps through atomic pointers to immutable copies;
-// changes are serialised by mu and publish a new copy.
+// exchange map through an atomic pointer to an immutable copy and the
+// queues through a sync.Map, so it takes no lock; changes are serialised
+// by mu.
 type Vhost struct {
 	name string
 	srv  *Server
 
 	mu        sync.Mutex // serialises declares, deletes and binds
 	exchanges atomic.Pointer[map[string]*exchange.Exchange]
-	queues    atomic.Pointer[map[string]*Queue]
+	queues    sync.Map // name -> *Queue; lock-free reads, O(1) declares and deletes
 	deleted   atomic.Bool
 	retired   Counters // message counters of closed connections
 	policies  atomic.Pointer[[]*Policy]
@@ -59,7 +60,6 @@ func newVhost(srv *Server, name string) *Vhost {
 		ex[p.name] = exchange.New(p.name, p.kind, true, false, false, nil)
 	}
 	v.exchanges.Store(&ex)
-	v.queues.Store(&map[string]*Queue{})
 	return v
 }
 
@@ -73,14 +73,23 @@ func (v *Vhost) Exchange(name string) *exchange.Exchange {
 
 // Queue returns the named queue, or nil.
 func (v *Vhost) Queue(name string) *Queue {
-	return (*v.queues.Load())[name]
+	q, _ := v.queues.Load(name)
+	qq, _ := q.(*Queue)
+	return qq
 }
 
 // Exchanges returns every exchange of the vhost (the map must not be modified).
 func (v *Vhost) Exchanges() map[string]*exchange.Exchange { return *v.exchanges.Load() }
 
-// Queues returns every queue of the vhost (the map must not be modified).
-func (v *Vhost) Queues() map[string]*Queue { return *v.queues.Load() }
+// Queues returns a snapshot of the vhost's queues.
+func (v *Vhost) Queues() map[string]*Queue {
+	out := map[string]*Queue{}
+	v.queues.Range(func(k, q any) bool {
+		out[k.(string)] = q.(*Queue)
+		return true
+	})
+	return out
+}
 
 func (v *Vhost) setExchange(name string, e *exchange.Exchange) {
 	old := *v.exchanges.Load()
@@ -97,17 +106,11 @@ func (v *Vhost) setExchange(name string, e *exchange.Exchange) {
 }
 
 func (v *Vhost) setQueue(name string, q *Queue) {
-	old := *v.queues.Load()
-	m := make(map[string]*Queue, len(old)+1)
-	for k, x := range old {
-		m[k] = x
-	}
 	if q == nil {
-		delete(m, name)
+		v.queues.Delete(name)
 	} else {
-		m[name] = q
+		v.queues.Store(name, q)
 	}
-	v.queues.Store(&m)
 }
 
 func (v *Vhost) notFoundExchange(name string) *amqp.Error {
