@@ -168,6 +168,24 @@ func AppendFrame(buf []byte, typ uint8, channel uint16, payload []byte) []byte {
 	return append(buf, FrameEnd)
 }
 
+// AppendFrameHeader appends the 7-byte header of a frame whose payload of
+// size bytes the caller writes next, followed by FrameEnd (for payloads
+// sent from their own buffer, without a copy).
+func AppendFrameHeader(buf []byte, typ uint8, channel uint16, size int) []byte {
+	buf = append(buf, typ)
+	buf = binary.BigEndian.AppendUint16(buf, channel)
+	return binary.BigEndian.AppendUint32(buf, uint32(size))
+}
+
+// BodyChunk is the largest body payload of one frame under frameMax (0:
+// no limit).
+func BodyChunk(frameMax uint32, bodyLen int) int {
+	if frameMax > frameHeaderSize+1 && uint64(bodyLen) > uint64(frameMax)-frameHeaderSize-1 {
+		return int(frameMax) - frameHeaderSize - 1
+	}
+	return bodyLen
+}
+
 // beginFrame appends a frame header with a zero size and returns the offset
 // of the size field for endFrame.
 func beginFrame(buf []byte, typ uint8, channel uint16) ([]byte, int) {
@@ -203,10 +221,7 @@ func AppendHeaderFrame(buf []byte, channel uint16, classID uint16, bodySize uint
 // AppendBodyFrames appends body split into frames of at most frameMax
 // bytes; an empty body appends nothing.
 func AppendBodyFrames(buf []byte, channel uint16, body []byte, frameMax uint32) []byte {
-	chunk := len(body)
-	if frameMax > frameHeaderSize+1 && uint64(chunk) > uint64(frameMax)-frameHeaderSize-1 {
-		chunk = int(frameMax) - frameHeaderSize - 1
-	}
+	chunk := BodyChunk(frameMax, len(body))
 	for len(body) > 0 {
 		n := min(chunk, len(body))
 		buf = AppendFrame(buf, FrameBody, channel, body[:n])

@@ -379,13 +379,14 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// write writes buf to the socket with a deadline.
-func (c *conn) write(buf []byte) error {
-	if len(buf) == 0 {
+// write writes bufs to the socket (with writev when there are several)
+// with a deadline.
+func (c *conn) write(bufs net.Buffers) error {
+	if len(bufs) == 0 {
 		return nil
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout(c.heartbeat())))
-	n, err := c.nc.Write(buf)
+	n, err := bufs.WriteTo(c.nc)
 	c.stats.sendOct.Add(uint64(n))
 	c.wrote.Store(true)
 	return err

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"net"
 	"sync"
 
 	"github.com/warrenmq/warren/amqp"
@@ -8,12 +9,18 @@ import (
 
 // outbox collects a connection's outgoing frames. Producers (the reader
 // goroutine, queues delivering to consumers, the store's committer releasing
-// confirms) append encoded frames under mu; the writer goroutine swaps the
-// buffer out and writes it with one syscall per burst.
+// confirms) append encoded frames under mu; the writer goroutine swaps them
+// out and writes them with one syscall per burst. Bodies of zeroCopyBody
+// bytes or more are not copied: the pending bytes are then a list of
+// segments (encoded frames, body slices) written with writev.
 type outbox struct {
 	mu       sync.Mutex
-	buf      []byte
+	buf      []byte      // encoded frames
+	cut      int         // start of buf's part not yet in segs
+	segs     net.Buffers // pending pieces before buf[cut:]
+	segLen   int         // bytes in segs
 	spare    []byte
+	spareSeg net.Buffers
 	frameMax uint32
 	closed   bool
 	signal   chan struct{} // capacity 1: "there is something to write"
@@ -21,6 +28,10 @@ type outbox struct {
 
 // maxIdleOutbox is the largest buffer an outbox keeps for reuse.
 const maxIdleOutbox = 4 << 20
+
+// zeroCopyBody is the body size from which deliveries reference the
+// message's body instead of copying it into the buffer.
+const zeroCopyBody = 64 << 10
 
 func newOutbox(frameMax uint32) *outbox {
 	return &outbox{frameMax: frameMax, signal: make(chan struct{}, 1)}
@@ -51,7 +62,29 @@ func (o *outbox) appendContentLocked(channel uint16, m amqp.Method, props *amqp.
 	}
 	o.buf = amqp.AppendMethodFrame(o.buf, channel, m)
 	o.buf = amqp.AppendHeaderFrame(o.buf, channel, amqp.ClassBasic, uint64(len(body)), props)
-	o.buf = amqp.AppendBodyFrames(o.buf, channel, body, o.frameMax)
+	if len(body) < zeroCopyBody {
+		o.buf = amqp.AppendBodyFrames(o.buf, channel, body, o.frameMax)
+		return
+	}
+	chunk := amqp.BodyChunk(o.frameMax, len(body))
+	for len(body) > 0 {
+		n := min(chunk, len(body))
+		o.buf = amqp.AppendFrameHeader(o.buf, amqp.FrameBody, channel, n)
+		o.cutLocked()
+		o.segs = append(o.segs, body[:n:n])
+		o.segLen += n
+		o.buf = append(o.buf, amqp.FrameEnd)
+		body = body[n:]
+	}
+}
+
+// cutLocked ends the current run of encoded frames as a segment.
+func (o *outbox) cutLocked() {
+	if n := len(o.buf); n > o.cut {
+		o.segs = append(o.segs, o.buf[o.cut:n:n])
+		o.segLen += n - o.cut
+		o.cut = n
+	}
 }
 
 // content appends a method with content and wakes the writer.
@@ -72,16 +105,19 @@ func (o *outbox) raw(b []byte) {
 	o.notify()
 }
 
-// take swaps out the pending bytes for the writer. The returned slice is
-// owned by the writer until the next take.
-func (o *outbox) take() []byte {
+// take swaps out the pending bytes for the writer. The returned buffers
+// are owned by the writer until the next take.
+func (o *outbox) take() net.Buffers {
 	o.mu.Lock()
-	out := o.buf
+	o.cutLocked()
+	out := o.segs
 	if cap(o.spare) > maxIdleOutbox {
 		o.spare = nil // let a burst's large buffer go
 	}
-	o.buf = o.spare[:0]
-	o.spare = out
+	o.spare, o.buf = o.buf, o.spare[:0]
+	clear(o.spareSeg) // drop references to bodies already written
+	o.spareSeg, o.segs = o.segs, o.spareSeg[:0]
+	o.cut, o.segLen = 0, 0
 	o.mu.Unlock()
 	return out
 }
@@ -90,14 +126,15 @@ func (o *outbox) take() []byte {
 func (o *outbox) pending() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.buf)
+	return o.segLen + len(o.buf) - o.cut
 }
 
 // close drops whatever is pending and refuses further frames.
 func (o *outbox) close() {
 	o.mu.Lock()
 	o.closed = true
-	o.buf, o.spare = nil, nil
+	o.buf, o.spare, o.segs, o.spareSeg = nil, nil, nil, nil
+	o.cut, o.segLen = 0, 0
 	o.mu.Unlock()
 	o.notify()
 }
