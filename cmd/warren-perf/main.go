@@ -61,6 +61,7 @@ type config struct {
 	ExchangeType string        `json:"exchange_type"`
 	RoutingKey   string        `json:"routing_key"`
 	Prefill      int           `json:"prefill"`
+	Client       string        `json:"client,omitempty"` // "fast" (also when empty) or "amqp091"
 	JSON         bool          `json:"-"`
 	Quiet        bool          `json:"-"`
 }
@@ -82,6 +83,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.Rate, "rate", 0, "messages per second per producer (0: unlimited)")
 	fs.StringVar(&c.ExchangeType, "exchange-type", "direct", "direct (default exchange), fanout or topic")
 	fs.StringVar(&c.RoutingKey, "routing-key", "perf.key", "routing key for topic publishing (queues bind with it too)")
+	fs.StringVar(&c.Client, "client", clientFast, "producers' and consumers' client: fast (batched writes over Warren's codec) or amqp091 (amqp091-go)")
 	fs.IntVar(&c.Prefill, "prefill", 0, "publish N messages (with confirms) before consumers start, then measure the consumers draining them; -d bounds the drain")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object per second and a summary object")
 	selfTest := fs.Bool("self-test", false, "measure warren-perf's own publish ceiling against a built-in sink that discards")
@@ -119,6 +121,8 @@ func (c *config) validate() error {
 		return errors.New("-c, --prefetch, --rate and --prefill must not be negative, --multi-ack at least 1")
 	case c.ExchangeType != "direct" && c.ExchangeType != "fanout" && c.ExchangeType != "topic":
 		return fmt.Errorf("--exchange-type %q: want direct, fanout or topic", c.ExchangeType)
+	case c.Client != "" && c.Client != clientFast && c.Client != clientAMQP091:
+		return fmt.Errorf("--client %q: want fast or amqp091", c.Client)
 	}
 	if c.ExchangeType == "fanout" && c.Consumers < c.Queues {
 		c.Consumers = c.Queues // one consumer per queue

@@ -205,8 +205,19 @@ func drainTarget(c config) uint64 {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// The clients a run's producers and consumers use: the fast client over
+// Warren's codec (the default, also for an empty config.Client), or
+// amqp091-go.
+const (
+	clientFast    = "fast"
+	clientAMQP091 = "amqp091"
+)
+
 // produce publishes until ctx ends (or limit messages when limit > 0).
 func produce(ctx context.Context, c config, t topology, id int, cnt *counters, limit int) error {
+	if c.Client != clientAMQP091 {
+		return fastProduce(ctx, c, t, id, cnt, limit)
+	}
 	conn, err := rmq.Dial(c.URI)
 	if err != nil {
 		return err
@@ -277,6 +288,9 @@ func produce(ctx context.Context, c config, t topology, id int, cnt *counters, l
 
 // consume receives from queue until ctx ends.
 func consume(ctx context.Context, c config, queue string, cnt *counters, lat *reservoir) error {
+	if c.Client != clientAMQP091 {
+		return fastConsume(ctx, c, queue, cnt, lat)
+	}
 	conn, err := rmq.Dial(c.URI)
 	if err != nil {
 		return err
