@@ -4,6 +4,7 @@
 //
 //	warren-perf -x 1 -y 1 -s 16 -d 10s            # one scenario
 //	warren-perf matrix --warren bin/warren         # Warren vs RabbitMQ table
+//	warren-perf backlog --warren bin/warren        # issue 4's backlog figures
 package main
 
 import (
@@ -22,6 +23,16 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "matrix" {
 		if err := runMatrix(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "warren-perf matrix:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "backlog" {
+		if err := runBacklog(os.Args[2:]); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return
+			}
+			fmt.Fprintln(os.Stderr, "warren-perf backlog:", err)
 			os.Exit(1)
 		}
 		return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -238,7 +239,12 @@ func runMatrix(args []string) error {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 			return fmt.Errorf("report dir: %w", err)
 		}
-		if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
+		prev, err := os.ReadFile(*out)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("read report: %w", err)
+		}
+		// The backlog benchmark's section is not the matrix's to rewrite.
+		if err := os.WriteFile(*out, []byte(keepSection(string(prev), text)), 0o644); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}
