@@ -773,7 +773,7 @@ func (b *Badger) RunGC() {
 		}
 		return
 	}
-	if err := b.db.Flatten(2); err != nil {
+	if err := b.db.Flatten(1); err != nil {
 		b.log.Warn("value log GC: flatten", "err", err)
 		return
 	}
