@@ -74,7 +74,7 @@ func parseBacklog(args []string) (backlogConfig, error) {
 	case c.reclaimPoll <= 0 || c.reclaimRatio < 1:
 		return c, errors.New("--reclaim-poll must be positive and --reclaim-ratio at least 1")
 	}
-	c.command = "warren-perf backlog " + strings.Join(args, " ")
+	c.command = strings.TrimSpace("warren-perf backlog " + strings.Join(args, " "))
 	return c, nil
 }
 
