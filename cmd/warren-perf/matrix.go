@@ -169,9 +169,13 @@ func runMatrix(args []string) error {
 	d := fs.Duration("d", 12*time.Second, "duration of each throughput scenario")
 	noRabbit := fs.Bool("no-rabbitmq", false, "measure Warren only")
 	only := fs.String("scenarios", "", "comma-separated scenario ids to run, e.g. g,a,drain (default: all)")
+	client := fs.String("client", clientFast, "the client of every scenario and of the ceilings: fast (Warren's codec, batched writes) or amqp091 (amqp091-go)")
 	profile := fs.Bool("profile-missed", true, "rerun the scenario of each missed goal on Warren with a pprof profile and add its top functions to the report")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *client != clientFast && *client != clientAMQP091 {
+		return fmt.Errorf("--client %q: want fast or amqp091", *client)
 	}
 	var stops []func()
 	stopAll := sync.OnceFunc(func() {
@@ -210,6 +214,7 @@ func runMatrix(args []string) error {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), s.id) {
 			continue
 		}
+		s.cfg.Client = *client
 		r := row{s: s}
 		for _, b := range brokers { // alternate the brokers scenario by scenario
 			fmt.Fprintf(os.Stderr, "(%s) %s on %s...\n", s.id, s.title, b.name)
@@ -225,8 +230,8 @@ func runMatrix(args []string) error {
 		rows = append(rows, r)
 	}
 	fmt.Fprintln(os.Stderr, "warren-perf's own publish and consume ceilings against its sink...")
-	rep := report{brokers: brokers, rows: rows, publishCeiling: publishCeiling(*d), consumeCeiling: consumeCeiling(*d),
-		command: strings.Join(os.Args, " ")}
+	rep := report{brokers: brokers, rows: rows, publishCeiling: publishCeiling(*d, *client), consumeCeiling: consumeCeiling(*d, *client),
+		client: *client, command: strings.Join(os.Args, " ")}
 	if len(brokers) > 1 {
 		rep.goals = evaluateGoals(rows)
 		if *profile {
@@ -252,9 +257,9 @@ func runMatrix(args []string) error {
 }
 
 // publishCeiling measures warren-perf's own publish rate (one producer, no
-// confirms) into its sink, which reads and discards.
-func publishCeiling(d time.Duration) float64 {
-	s, err := againstSink(config{Producers: 1, Duration: min(d, 5*time.Second)})
+// confirms, the scenarios' client) into its sink, which reads and discards.
+func publishCeiling(d time.Duration, client string) float64 {
+	s, err := againstSink(config{Producers: 1, Duration: min(d, 5*time.Second), Client: client})
 	if err != nil {
 		return 0
 	}
@@ -262,9 +267,10 @@ func publishCeiling(d time.Duration) float64 {
 }
 
 // consumeCeiling measures warren-perf's own consume rate (one consumer with
-// the prefetch and multi-ack of (a)) fed by its sink acting as a source.
-func consumeCeiling(d time.Duration) float64 {
-	s, err := againstSink(config{Consumers: 1, Prefetch: 1000, MultiAck: 100, Duration: min(d, 5*time.Second)})
+// the prefetch and multi-ack of (a), the scenarios' client) fed by its sink
+// acting as a source.
+func consumeCeiling(d time.Duration, client string) float64 {
+	s, err := againstSink(config{Consumers: 1, Prefetch: 1000, MultiAck: 100, Duration: min(d, 5*time.Second), Client: client})
 	if err != nil {
 		return 0
 	}

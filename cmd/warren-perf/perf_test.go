@@ -130,13 +130,13 @@ func TestDrainTargetCountsEveryQueueOfAnExchange(t *testing.T) {
 }
 
 func TestPublishCeilingIntoTheSink(t *testing.T) {
-	if got := publishCeiling(2 * time.Second); got <= 0 {
+	if got := publishCeiling(2*time.Second, clientFast); got <= 0 {
 		t.Fatalf("publish ceiling %.0f", got)
 	}
 }
 
 func TestConsumesFromTheSinkWithinThePrefetch(t *testing.T) {
-	if got := consumeCeiling(2 * time.Second); got <= 0 {
+	if got := consumeCeiling(2*time.Second, clientFast); got <= 0 {
 		t.Fatalf("consume ceiling %.0f", got)
 	}
 	// A consumer that never acks gets its prefetch and no more.
