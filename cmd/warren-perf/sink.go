@@ -156,8 +156,13 @@ const sourceBatch = 256
 // run writes deliveries to nc until the source stops or a write fails.
 func (src *source) run(nc net.Conn, wmu *sync.Mutex) {
 	var buf []byte
-	body := make([]byte, 16)
-	props := &amqp.Properties{}
+	// Every delivery is the same frames but for its tag and the send time
+	// in the body: encode them once.
+	tmpl := amqp.AppendMethodFrame(nil, src.ch, &amqp.BasicDeliver{ConsumerTag: src.tag, RoutingKey: "perf"})
+	tagAt := 7 + 4 + 1 + min(len(src.tag), 255) // frame header, ids, the consumer tag
+	tmpl = amqp.AppendHeaderFrame(tmpl, src.ch, amqp.ClassBasic, 16, &amqp.Properties{})
+	stampAt := len(tmpl) + 7
+	tmpl = amqp.AppendBodyFrames(tmpl, src.ch, make([]byte, 16), 131072)
 	for {
 		src.mu.Lock()
 		for !src.stopped && !src.noAck && int(src.sent-src.acked) >= src.prefetch {
@@ -176,11 +181,12 @@ func (src *source) run(nc net.Conn, wmu *sync.Mutex) {
 		src.mu.Unlock()
 
 		buf = buf[:0]
-		binary.BigEndian.PutUint64(body, uint64(time.Now().UnixNano()))
+		now := uint64(time.Now().UnixNano())
 		for tag := first; tag < first+uint64(n); tag++ {
-			buf = amqp.AppendMethodFrame(buf, src.ch, &amqp.BasicDeliver{ConsumerTag: src.tag, DeliveryTag: tag, RoutingKey: "perf"})
-			buf = amqp.AppendHeaderFrame(buf, src.ch, amqp.ClassBasic, uint64(len(body)), props)
-			buf = amqp.AppendBodyFrames(buf, src.ch, body, 131072)
+			at := len(buf)
+			buf = append(buf, tmpl...)
+			binary.BigEndian.PutUint64(buf[at+tagAt:], tag)
+			binary.BigEndian.PutUint64(buf[at+stampAt:], now)
 		}
 		wmu.Lock()
 		_, err := nc.Write(buf)
