@@ -26,6 +26,10 @@ import (
 // fastChannel is the one channel a fast connection opens.
 const fastChannel = 1
 
+// setupTimeout bounds the handshake and each client's setup (qos, consume,
+// confirm.select): a broker that does not answer fails the run.
+const setupTimeout = 10 * time.Second
+
 // closeTimeout bounds the wait for connection.close-ok, and for a write to
 // a broker that stopped reading, once a run ends.
 const closeTimeout = 2 * time.Second
@@ -105,7 +109,7 @@ func dialFast(ctx context.Context, uri string) (*fastConn, error) {
 	}
 	c := &fastConn{nc: nc, fr: amqp.NewFrameReader(nc, 1<<20), failed: make(chan struct{}), wake: make(chan struct{}, 1)}
 	// The handshake must not outlast the context or hang on a silent peer.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(setupTimeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
@@ -144,7 +148,7 @@ func (c *fastConn) handshake(u fastURI) error {
 	if !ok {
 		return fmt.Errorf("got %s, want connection.start", m.Name())
 	}
-	if !slicesContainsWord(start.Mechanisms, "PLAIN") {
+	if !hasWord(start.Mechanisms, "PLAIN") {
 		return fmt.Errorf("the broker offers mechanisms %q, not PLAIN", start.Mechanisms)
 	}
 	if err := c.send(0, &amqp.ConnectionStartOk{ClientProperties: clientProperties, Mechanism: "PLAIN",
@@ -184,13 +188,24 @@ func (c *fastConn) handshake(u fastURI) error {
 	return nil
 }
 
-func slicesContainsWord(list, word string) bool {
+func hasWord(list, word string) bool {
 	for _, w := range strings.Fields(list) {
 		if w == word {
 			return true
 		}
 	}
 	return false
+}
+
+// setup runs the synchronous calls before the hot path, within
+// setupTimeout.
+func (c *fastConn) setup(calls func() error) error {
+	c.nc.SetDeadline(time.Now().Add(setupTimeout))
+	if err := calls(); err != nil {
+		return err
+	}
+	c.nc.SetDeadline(time.Time{})
+	return nil
 }
 
 // send writes one method frame.

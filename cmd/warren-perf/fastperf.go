@@ -51,12 +51,18 @@ func fastProduce(ctx context.Context, c config, t topology, id int, cnt *counter
 	}
 	defer conn.close()
 	if c.Confirm > 0 {
-		m, err := conn.call(&amqp.ConfirmSelect{})
+		err := conn.setup(func() error {
+			m, err := conn.call(&amqp.ConfirmSelect{})
+			if err != nil {
+				return err
+			}
+			if _, ok := m.(*amqp.ConfirmSelectOk); !ok {
+				return fmt.Errorf("confirm.select: got %s", m.Name())
+			}
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		if _, ok := m.(*amqp.ConfirmSelectOk); !ok {
-			return fmt.Errorf("confirm.select: got %s", m.Name())
 		}
 	}
 	p := &fastPublisher{conn: conn, cnt: cnt, exited: make(chan struct{})}
@@ -285,21 +291,27 @@ func fastConsume(ctx context.Context, c config, queue string, cnt *counters, lat
 		return err
 	}
 	defer conn.close()
-	if !c.AutoAck && c.Prefetch > 0 {
-		m, err := conn.call(&amqp.BasicQos{PrefetchCount: uint16(min(c.Prefetch, 65535))})
+	err = conn.setup(func() error {
+		if !c.AutoAck && c.Prefetch > 0 {
+			m, err := conn.call(&amqp.BasicQos{PrefetchCount: uint16(min(c.Prefetch, 65535))})
+			if err != nil {
+				return err
+			}
+			if _, ok := m.(*amqp.BasicQosOk); !ok {
+				return fmt.Errorf("basic.qos: got %s", m.Name())
+			}
+		}
+		m, err := conn.call(&amqp.BasicConsume{Queue: queue, NoAck: c.AutoAck})
 		if err != nil {
 			return err
 		}
-		if _, ok := m.(*amqp.BasicQosOk); !ok {
-			return fmt.Errorf("basic.qos: got %s", m.Name())
+		if _, ok := m.(*amqp.BasicConsumeOk); !ok {
+			return fmt.Errorf("basic.consume: got %s", m.Name())
 		}
-	}
-	m, err := conn.call(&amqp.BasicConsume{Queue: queue, NoAck: c.AutoAck})
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if _, ok := m.(*amqp.BasicConsumeOk); !ok {
-		return fmt.Errorf("basic.consume: got %s", m.Name())
 	}
 	stop := context.AfterFunc(ctx, conn.startClose)
 	defer stop()
