@@ -247,6 +247,10 @@ func (c *fastConn) await(ch uint16) (amqp.Method, error) {
 		if c.closing.Load() {
 			return nil, c.error()
 		}
+		switch m.(type) {
+		case *amqp.ConnectionBlocked, *amqp.ConnectionUnblocked:
+			continue // not a reply
+		}
 		if f.Channel == ch {
 			return m, nil
 		}
