@@ -102,6 +102,7 @@ func memoryInUse() uint64 {
 func (s *Server) checkAlarms() {
 	if limit := s.alarms.memoryLimit.Load(); limit > 0 {
 		used := memoryInUse()
+		s.memoryPressure.Store(s.cfg.PagingRatio <= 0 || float64(used) > s.cfg.PagingRatio*float64(limit))
 		if s.alarms.set("memory", used > limit) {
 			s.log.Warn("memory alarm", "set", used > limit, "used", used, "limit", limit)
 		}

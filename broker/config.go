@@ -43,6 +43,12 @@ type Config struct {
 	// (its Pager is set per queue); past it they are read from the store
 	// as consumers approach them. Zero bounds keep everything in memory.
 	QueuePaging queue.Paging
+	// PagingRatio is RabbitMQ's vm_memory_high_watermark_paging_ratio:
+	// messages that paging would have to write (transient ones, those of
+	// non-durable queues) leave memory only while the broker uses more
+	// than PagingRatio times the memory high watermark. 0 pages them
+	// whenever a queue passes its bound.
+	PagingRatio float64
 	// Logger receives the broker's structured log; nil discards.
 	Logger *slog.Logger
 	// Product and Version are announced in connection.start.
@@ -69,6 +75,7 @@ func DefaultConfig() Config {
 		DiskFreeLimit:       50 << 20,
 		AlarmInterval:       time.Second,
 		QueuePaging:         queue.DefaultPaging(nil),
+		PagingRatio:         0.5,
 		Product:             "Warren",
 		Version:             "0.1.0",
 	}

@@ -12,7 +12,9 @@ const pagedBit = 1 << 63
 
 // queuePager pages one queue's ready messages to the store. A persistent
 // message of a durable queue is on disk already and pages out for free;
-// any other is written to the store's paged space, which a restart drops.
+// any other is written to the store's paged space, which a restart drops,
+// but only under memory pressure (or when the queue must page it to keep
+// its order): a transient backlog stays in memory while memory allows.
 type queuePager struct {
 	srv  *Server
 	q    *Queue
@@ -20,9 +22,12 @@ type queuePager struct {
 }
 
 // PageOut returns m's token, writing m to the store when it is not there.
-func (p *queuePager) PageOut(m *queue.Message) (uint64, bool) {
+func (p *queuePager) PageOut(m *queue.Message, force bool) (uint64, bool) {
 	if m.Persistent() && p.q.durable {
 		return m.ID, true
+	}
+	if !force && !p.srv.memoryPressure.Load() {
+		return 0, false
 	}
 	data, err := m.MarshalBinary()
 	if err != nil {
@@ -40,6 +45,7 @@ func (p *queuePager) PageIn(tokens []uint64, fn func(i int, m *queue.Message, re
 		p.keys = append(p.keys, store.MessageKey{ID: t &^ pagedBit, Paged: t&pagedBit != 0})
 	}
 	found := 0
+	var paged []uint64 // read back: their paged copies go (a restart drops them anyway)
 	err := p.srv.store.ReadMessages(p.q.storeKey, p.keys, func(i int, data []byte, delivered bool) {
 		m, err := queue.UnmarshalMessage(data)
 		if err != nil {
@@ -48,11 +54,12 @@ func (p *queuePager) PageIn(tokens []uint64, fn func(i int, m *queue.Message, re
 		}
 		m.ID = p.keys[i].ID
 		if p.keys[i].Paged {
-			p.srv.store.RemovePaged(p.q.storeKey, m.ID) // back in memory; a restart drops it anyway
+			paged = append(paged, m.ID)
 		}
 		found++
 		fn(i, m, delivered)
 	})
+	p.srv.store.RemovePaged(p.q.storeKey, paged)
 	if err != nil {
 		p.srv.log.Error("read paged-out messages", "queue", p.q.Name(), "err", err)
 	}
@@ -61,13 +68,17 @@ func (p *queuePager) PageIn(tokens []uint64, fn func(i int, m *queue.Message, re
 	}
 }
 
-// Discard removes paged-out messages from the store.
+// Discard removes paged-out messages from the store, in two bulk
+// removals. It reuses tokens.
 func (p *queuePager) Discard(tokens []uint64) {
+	stored, paged := tokens[:0], []uint64(nil)
 	for _, t := range tokens {
 		if t&pagedBit != 0 {
-			p.srv.store.RemovePaged(p.q.storeKey, t&^pagedBit)
+			paged = append(paged, t&^pagedBit)
 		} else {
-			p.srv.store.RemoveMessage(p.q.storeKey, t)
+			stored = append(stored, t)
 		}
 	}
+	p.srv.store.RemoveMessages(p.q.storeKey, stored)
+	p.srv.store.RemovePaged(p.q.storeKey, paged)
 }

@@ -11,8 +11,12 @@ import (
 	"github.com/warrenmq/warren/queue"
 )
 
-// smallPaging keeps 50 ready messages of a queue in memory.
-func smallPaging(c *broker.Config) { c.QueuePaging = queue.Paging{MaxMessages: 50} }
+// smallPaging keeps 50 ready messages of a queue in memory and pages
+// transient ones out without waiting for memory pressure.
+func smallPaging(c *broker.Config) {
+	c.QueuePaging = queue.Paging{MaxMessages: 50}
+	c.PagingRatio = 0
+}
 
 // publishConfirmed publishes n messages to the default exchange with
 // confirms, on a channel of its own, and waits for every ack.
@@ -161,5 +165,27 @@ func TestPurgeAndDeleteOfPagedQueuesFreeTheStore(t *testing.T) {
 	must(t, err)
 	if _, ok, _ := ch.Get("p", true); ok {
 		t.Fatal("a purged or deleted message came back")
+	}
+}
+
+func TestTransientBacklogStaysInMemoryWithoutMemoryPressure(t *testing.T) {
+	b := brokertest.Start(t, brokertest.WithConfig(func(c *broker.Config) {
+		c.QueuePaging = queue.Paging{MaxMessages: 50} // PagingRatio stays 0.5 of a high watermark far away
+	}))
+	conn := dial(t, b.URL)
+	ch := openChannel(t, conn)
+	_, err := ch.QueueDeclare("transient", false, false, false, false, nil)
+	must(t, err)
+	_, err = ch.QueueDeclare("durable", true, false, false, false, nil)
+	must(t, err)
+	publishConfirmed(t, conn, "transient", 500, 1)
+	publishConfirmed(t, conn, "durable", 500, 2)
+	if n := pagedOut(t, b, "transient"); n != 0 {
+		t.Fatalf("%d transient messages paged out without memory pressure", n)
+	}
+	// Persistent messages of a durable queue are on disk already: they
+	// leave memory at the bound regardless.
+	if n := pagedOut(t, b, "durable"); n != 450 {
+		t.Fatalf("durable queue paged out %d, want 450", n)
 	}
 }

@@ -18,6 +18,7 @@ type Store interface {
 	ListMeta(kind string, fn func(key string, value []byte) error) error
 	AddMessage(id uint64, data []byte, size int, queues []string, done func(error))
 	RemoveMessage(queue string, id uint64)
+	RemoveMessages(queue string, ids []uint64)
 	MarkDelivered(queue string, id uint64, size int)
 	DeleteQueue(queue string) error
 	Sync(done func(error))
@@ -25,7 +26,7 @@ type Store interface {
 	ScanQueueIndex(queue string, fn func(id uint64, size int, delivered bool) error) error
 	ReadMessages(queue string, keys []store.MessageKey, fn func(i int, data []byte, delivered bool)) error
 	PageOut(queue string, id uint64, data []byte)
-	RemovePaged(queue string, id uint64)
+	RemovePaged(queue string, ids []uint64)
 	MaxMessageID() uint64
 	Close() error
 }

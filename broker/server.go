@@ -23,7 +23,11 @@ type Server struct {
 	users *Users
 
 	nextMsgID atomic.Uint64
-	nextConn  atomic.Uint64
+	// memoryPressure is set while memory use is past the paging ratio of
+	// the high watermark (always with a ratio of 0): transient messages
+	// past a queue's bound then page out.
+	memoryPressure atomic.Bool
+	nextConn       atomic.Uint64
 
 	mu        sync.Mutex
 	vhosts    map[string]*Vhost
@@ -60,6 +64,7 @@ func New(cfg Config, st Store) (*Server, error) {
 		memLimit = uint64(float64(totalMemory()) * cfg.MemoryHighWatermark)
 	}
 	s.alarms.init(memLimit, cfg.DiskFreeLimit)
+	s.memoryPressure.Store(cfg.PagingRatio <= 0)
 	s.routers.New = func() any { return new(exchange.Router) }
 	if err := s.restore(); err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ import (
 )
 
 func TestQueueReportsPagedOutMessages(t *testing.T) {
-	f := newFixture(t, brokertest.WithConfig(func(c *broker.Config) { c.QueuePaging = queue.Paging{MaxMessages: 5} }))
+	f := newFixture(t, brokertest.WithConfig(func(c *broker.Config) { c.QueuePaging, c.PagingRatio = queue.Paging{MaxMessages: 5}, 0 }))
 	f.expect(http.StatusCreated, put, "/api/queues/%2F/long", map[string]any{"durable": true})
 	for i := 0; i < 20; i++ {
 		f.expect(http.StatusOK, post, "/api/exchanges/%2F/amq.default/publish", map[string]any{

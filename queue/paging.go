@@ -15,15 +15,17 @@ package queue
 // into the queue.
 type Pager interface {
 	// PageOut makes m readable by PageIn and returns the token to read it
-	// with, or false when it cannot (the message then stays in memory).
-	PageOut(m *Message) (token uint64, ok bool)
+	// with, or false when it cannot or would rather not (the message then
+	// stays in memory). With force, the queue needs m out of memory to
+	// keep its order: only a failure keeps it in.
+	PageOut(m *Message, force bool) (token uint64, ok bool)
 	// PageIn reads the messages of tokens and calls fn, in order, for
 	// each one it finds (i indexes tokens), with whether it was delivered
 	// before (a restart remembers it). A message it cannot read is left
 	// out (and logged by the Pager).
 	PageIn(tokens []uint64, fn func(i int, m *Message, redelivered bool))
 	// Discard drops paged-out messages that leave the queue without being
-	// read back (purge, delete).
+	// read back (purge, delete). It may keep or reuse tokens.
 	Discard(tokens []uint64)
 }
 
@@ -126,7 +128,7 @@ func (r *readyStore) pageOut(e *Entry) bool {
 		(pg.MaxBytes <= 0 || r.bytes-r.pagedBytes < pg.MaxBytes) {
 		return false
 	}
-	token, ok := pg.Pager.PageOut(e.msg)
+	token, ok := pg.Pager.PageOut(e.msg, l.paged.n > 0)
 	if !ok {
 		return false
 	}

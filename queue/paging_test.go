@@ -24,7 +24,7 @@ func newMemPager() *memPager {
 	return &memPager{msgs: map[uint64]*Message{}, delivered: map[uint64]bool{}, missing: map[uint64]bool{}}
 }
 
-func (p *memPager) PageOut(m *Message) (uint64, bool) {
+func (p *memPager) PageOut(m *Message, _ bool) (uint64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.next++
@@ -215,7 +215,7 @@ func TestRestorePagedReadsBackWithRedeliveredFlag(t *testing.T) {
 	q, p := newPagedQueue(t, DefaultConfig("q"), nil, 10, 0)
 	for i := 0; i < 300; i++ {
 		m := msg(fmt.Sprint("r", i))
-		tok, _ := p.PageOut(m)
+		tok, _ := p.PageOut(m, true)
 		p.delivered[tok] = i%2 == 0
 		q.RestorePaged(tok, int64(m.Size()))
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // formatMarker is written to a new store; a directory without it is not a
@@ -28,14 +29,22 @@ type Options struct {
 	MaxBatchBytes int
 	// ValueLogGCInterval is how often value-log GC runs (0: never).
 	ValueLogGCInterval time.Duration
+	// MappedBudget bounds the resident pages of Badger's memory-mapped
+	// files, checked every TrimInterval (0: no bound). Past it the pages
+	// are handed back to the kernel (Linux), so the broker's RSS does not
+	// grow with the bytes on disk.
+	MappedBudget int64
+	TrimInterval time.Duration
 	// Logger receives the store's log and Badger's warnings; nil discards.
 	Logger *slog.Logger
 }
 
 // DefaultOptions returns options for a broker: batches of up to 10,000
-// operations or 16 MiB, value-log GC every minute.
+// operations or 16 MiB, value-log GC every minute, at most 32 MiB of
+// mapped files resident, checked five times a second.
 func DefaultOptions() Options {
-	return Options{MaxBatchOps: 10000, MaxBatchBytes: 16 << 20, ValueLogGCInterval: time.Minute}
+	return Options{MaxBatchOps: 10000, MaxBatchBytes: 16 << 20, ValueLogGCInterval: time.Minute,
+		MappedBudget: 32 << 20, TrimInterval: 200 * time.Millisecond}
 }
 
 // Badger is the Store on Badger. One committer goroutine writes every
@@ -61,7 +70,20 @@ type Badger struct {
 type op struct {
 	key, value []byte // value nil: delete
 	done       func(error)
+	bulk       *bulkRemoval // instead of key: many deletes in one op
 }
+
+// bulkRemoval deletes many messages of a queue (purge, delete, a page-in)
+// as one pending op, 8 bytes a message instead of an op and two keys each.
+type bulkRemoval struct {
+	queue string
+	paged bool     // paged-out transient messages; else index entries
+	ids   []uint64 // with bodyToo set: the body goes as well
+}
+
+// bodyToo marks, in a bulkRemoval's ids, a message whose body goes with
+// its index entry.
+const bodyToo = 1 << 63
 
 // Stats counts the committer's work.
 type Stats struct {
@@ -80,9 +102,10 @@ func Open(dir string, opts Options) (*Badger, error) {
 	bo := badger.DefaultOptions(dir).
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{log}).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
-		WithBlockCacheSize(16 << 20).
+		WithCompression(options.None). // keys and small values barely compress; bodies are the client's
+		WithBlockCacheSize(0).         // only needed to cache decompressed blocks
 		WithIndexCacheSize(16 << 20).
 		WithValueThreshold(256).
 		WithValueLogFileSize(128 << 20).
@@ -115,6 +138,15 @@ func Open(dir string, opts Options) (*Badger, error) {
 	if opts.ValueLogGCInterval > 0 {
 		b.wg.Add(1)
 		go b.gcLoop()
+	}
+	if opts.MappedBudget > 0 && opts.TrimInterval > 0 {
+		t, err := newMappedTrimmer(dir, opts.MappedBudget)
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		b.wg.Add(1)
+		go b.trimLoop(t)
 	}
 	return b, nil
 }
@@ -335,6 +367,9 @@ func (b *Badger) commitLoop() {
 		n, size := 0, 0
 		for n < len(b.pending) && n < b.opts.MaxBatchOps && size < b.opts.MaxBatchBytes {
 			size += len(b.pending[n].key) + len(b.pending[n].value)
+			if bulk := b.pending[n].bulk; bulk != nil {
+				size += 32 * len(bulk.ids)
+			}
 			n++
 		}
 		batch = append(batch[:0], b.pending[:n]...)
@@ -363,13 +398,16 @@ func (b *Badger) write(batch []op) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, o := range batch {
-		if o.key == nil {
+		if o.key == nil && o.bulk == nil {
 			continue // a sync marker
 		}
 		var err error
-		if o.value == nil {
+		switch {
+		case o.bulk != nil:
+			err = writeBulk(wb, o.bulk)
+		case o.value == nil:
 			err = wb.Delete(o.key)
-		} else {
+		default:
 			err = wb.Set(o.key, o.value)
 		}
 		if err != nil {
@@ -381,6 +419,27 @@ func (b *Badger) write(batch []op) error {
 	}
 	if err := b.db.Sync(); err != nil {
 		return fmt.Errorf("sync: %w", err)
+	}
+	return nil
+}
+
+// writeBulk adds a bulk removal's deletes to wb.
+func writeBulk(wb *badger.WriteBatch, r *bulkRemoval) error {
+	for _, id := range r.ids {
+		if r.paged {
+			if err := wb.Delete(pagedKey(r.queue, id)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := wb.Delete(indexKey(r.queue, id&^bodyToo)); err != nil {
+			return err
+		}
+		if id&bodyToo != 0 {
+			if err := wb.Delete(bodyKey(id &^ bodyToo)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -449,21 +508,44 @@ func (b *Badger) AddMessage(id uint64, data []byte, size int, queues []string, d
 // RemoveMessage drops queue's index entry for id and the body with the last entry.
 func (b *Badger) RemoveMessage(queue string, id uint64) {
 	b.mu.Lock()
-	last := true
-	if n, shared := b.refs[id]; shared {
-		if n > 1 {
-			b.refs[id] = n - 1
-			last = false
-		} else {
-			delete(b.refs, id)
-		}
-	}
+	last := b.releaseLocked(id)
 	b.mu.Unlock()
 	if last {
 		b.submit(op{key: indexKey(queue, id)}, op{key: bodyKey(id)})
 	} else {
 		b.submit(op{key: indexKey(queue, id)})
 	}
+}
+
+// releaseLocked drops one queue's reference to id's body and reports
+// whether it was the last.
+func (b *Badger) releaseLocked(id uint64) bool {
+	n, shared := b.refs[id]
+	if !shared {
+		return true
+	}
+	if n > 1 {
+		b.refs[id] = n - 1
+		return false
+	}
+	delete(b.refs, id)
+	return true
+}
+
+// RemoveMessages drops queue's index entries for ids (and each body with
+// its last entry) as one pending operation. The store keeps ids.
+func (b *Badger) RemoveMessages(queue string, ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	b.mu.Lock()
+	for i, id := range ids {
+		if b.releaseLocked(id) {
+			ids[i] = id | bodyToo
+		}
+	}
+	b.mu.Unlock()
+	b.submit(op{bulk: &bulkRemoval{queue: queue, ids: ids}})
 }
 
 // MarkDelivered sets the delivered flag of queue's entry for id.
@@ -477,9 +559,11 @@ func (b *Badger) PageOut(queue string, id uint64, data []byte) {
 	b.submit(op{key: pagedKey(queue, id), value: data})
 }
 
-// RemovePaged drops a paged-out transient message.
-func (b *Badger) RemovePaged(queue string, id uint64) {
-	b.submit(op{key: pagedKey(queue, id)})
+// RemovePaged drops paged-out transient messages. The store keeps ids.
+func (b *Badger) RemovePaged(queue string, ids []uint64) {
+	if len(ids) > 0 {
+		b.submit(op{bulk: &bulkRemoval{queue: queue, paged: true, ids: ids}})
+	}
 }
 
 // ReadMessages reads messages of queue by key and calls fn, in the order of
@@ -616,9 +700,7 @@ func (b *Badger) DeleteQueue(queue string) error {
 	if err != nil {
 		return fmt.Errorf("scan queue %q: %w", queue, err)
 	}
-	for _, id := range ids {
-		b.RemoveMessage(queue, id)
-	}
+	b.RemoveMessages(queue, ids)
 	return b.syncWait()
 }
 
@@ -728,6 +810,25 @@ func (b *Badger) gcLoop() {
 			b.rewriteValueLog()
 		}
 		last = ops
+	}
+}
+
+// trimLoop keeps the store's mapped files within their resident budget
+// until Close.
+func (b *Badger) trimLoop(t *mappedTrimmer) {
+	defer b.wg.Done()
+	tick := time.NewTicker(b.opts.TrimInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-tick.C:
+		}
+		if _, err := t.trim(); err != nil {
+			b.log.Warn("trimming the store's mapped files failed; stopping", "err", err)
+			return
+		}
 	}
 }
 

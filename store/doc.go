@@ -32,6 +32,13 @@
 // write is still pending; RemovePaged drops a paged one once it is read
 // back or leaves the queue.
 //
+// Badger reads and writes its value log, tables and memtable logs through
+// shared memory mappings, and the kernel would keep every page touched
+// resident in the broker, so that a backlog of gigabytes on disk looked
+// like gigabytes of RSS. A trimmer (trim_linux.go) checks RssFile every
+// TrimInterval and, past MappedBudget, advises the store's mappings with
+// MADV_PAGEOUT, which reclaims their clean pages without losing data.
+//
 // # Commit path
 //
 // Every write is submitted to one committer goroutine. It takes everything

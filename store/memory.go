@@ -236,13 +236,24 @@ func (m *Memory) PageOut(queue string, id uint64, data []byte) {
 	m.paged[queue][id] = append([]byte{}, data...)
 }
 
-// RemovePaged drops a paged-out transient message.
-func (m *Memory) RemovePaged(queue string, id uint64) {
+// RemovePaged drops paged-out transient messages.
+func (m *Memory) RemovePaged(queue string, ids []uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.paged[queue], id)
+	for _, id := range ids {
+		delete(m.paged[queue], id)
+	}
 	if len(m.paged[queue]) == 0 {
 		delete(m.paged, queue)
+	}
+}
+
+// RemoveMessages removes queue's references to ids.
+func (m *Memory) RemoveMessages(queue string, ids []uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range ids {
+		m.removeLocked(queue, id)
 	}
 }
 

@@ -21,6 +21,9 @@ type Store interface {
 	// RemoveMessage drops queue's entry for id; the body goes with the
 	// last entry. Batched into the next commit.
 	RemoveMessage(queue string, id uint64)
+	// RemoveMessages is RemoveMessage for many ids of one queue, as one
+	// pending operation; the store keeps ids.
+	RemoveMessages(queue string, ids []uint64)
 	// MarkDelivered records a delivery so the message comes back
 	// redelivered after a crash. Batched.
 	MarkDelivered(queue string, id uint64, size int)
@@ -39,10 +42,10 @@ type Store interface {
 	// write is still pending is waited for.
 	ReadMessages(queue string, keys []MessageKey, fn func(i int, data []byte, delivered bool)) error
 	// PageOut writes a transient message that a queue moved out of memory,
-	// for ReadMessages with Paged set; RemovePaged drops it. Paged-out
-	// messages never survive a restart. Batched.
+	// for ReadMessages with Paged set; RemovePaged drops such messages (it
+	// keeps ids). Paged-out messages never survive a restart. Batched.
 	PageOut(queue string, id uint64, data []byte)
-	RemovePaged(queue string, id uint64)
+	RemovePaged(queue string, ids []uint64)
 	// Queues returns each queue's message count and bytes.
 	Queues() (map[string]QueueStats, error)
 	// MaxMessageID is the largest message id ever stored.

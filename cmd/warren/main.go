@@ -46,6 +46,7 @@ type options struct {
 	diskFree    uint64
 	queueMsgs   uint64
 	queueBytes  uint64
+	gcFloor     uint64
 }
 
 // envOr returns the WARREN_<name> environment variable, or def.
@@ -84,6 +85,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Uint64Var(&o.diskFree, "disk-free-limit", envUint("DISK_FREE_LIMIT", def.DiskFreeLimit), "free bytes on the data dir's disk below which publishers are blocked (WARREN_DISK_FREE_LIMIT)")
 	fs.Uint64Var(&o.queueMsgs, "queue-memory-messages", envUint("QUEUE_MEMORY_MESSAGES", uint64(def.QueuePaging.MaxMessages)), "ready messages a queue keeps in memory before paging the rest to disk, 0 for no bound (WARREN_QUEUE_MEMORY_MESSAGES)")
 	fs.Uint64Var(&o.queueBytes, "queue-memory-bytes", envUint("QUEUE_MEMORY_BYTES", uint64(def.QueuePaging.MaxBytes)), "body bytes of ready messages a queue keeps in memory before paging, 0 for no bound (WARREN_QUEUE_MEMORY_BYTES)")
+	fs.Uint64Var(&o.gcFloor, "gc-memory-floor", envUint("GC_MEMORY_FLOOR", 160<<20), "bytes of Go memory below which the garbage collector runs as usual; above, garbage is held to a quarter of the live heap, 0 to leave the collector alone; GOMEMLIMIT overrides (WARREN_GC_MEMORY_FLOOR)")
 	fs.StringVar(&o.definitions, "definitions", envOr("DEFINITIONS", ""), "RabbitMQ definitions JSON file imported at start, as RabbitMQ's load_definitions (WARREN_DEFINITIONS)")
 	fs.StringVar(&o.pprof, "pprof", envOr("PPROF", ""), "listen address for net/http/pprof, empty to disable (WARREN_PPROF)")
 	return o, fs.Parse(args)
@@ -164,6 +166,9 @@ func run(args []string) error {
 		log.Info("management listening", "addr", mln.Addr().String())
 	}
 	log.Info("warren started", "amqp", ln.Addr().String(), "data_dir", cfg.DataDir)
+	tuneCtx, stopTuning := context.WithCancel(context.Background())
+	defer stopTuning()
+	go newGCTuner(int64(min(o.gcFloor, math.MaxInt64)), 0.25).run(tuneCtx, time.Second, log)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
