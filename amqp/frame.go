@@ -34,6 +34,7 @@ type FrameReader struct {
 	r, w    int
 	maxBuf  int
 	grow    bool // the last read filled the buffer: grow at the next compaction
+	small   bool // the last read used under an eighth of the buffer
 	max     uint32
 	big     []byte // for frames larger than the read buffer
 	readErr error
@@ -67,6 +68,7 @@ func (fr *FrameReader) fill(n int) error {
 		}
 		m, err := fr.src.Read(fr.buf[fr.w:])
 		fr.grow = m == len(fr.buf)-fr.w && len(fr.buf) < fr.maxBuf
+		fr.small = m < len(fr.buf)/8
 		fr.w += m
 		if err != nil {
 			fr.readErr = err
@@ -76,15 +78,18 @@ func (fr *FrameReader) fill(n int) error {
 }
 
 // compact moves the unread bytes to the front, growing or shrinking the
-// buffer to the traffic.
+// buffer to the traffic: it doubles after a read that filled it and halves
+// when everything was consumed and the last read used under an eighth of
+// it, so a busy connection keeps its buffer and a quiet one gives the
+// memory back in a few reads.
 func (fr *FrameReader) compact() {
 	size := len(fr.buf)
 	switch {
 	case fr.grow:
 		size = min(2*size, fr.maxBuf)
 		fr.grow = false
-	case fr.r == fr.w && size > minReadBuffer:
-		size = minReadBuffer // idle again: give the memory back
+	case fr.r == fr.w && fr.small && size > minReadBuffer:
+		size = max(size/2, minReadBuffer)
 	}
 	if size != len(fr.buf) {
 		nb := make([]byte, size)

@@ -76,9 +76,11 @@ func (s *Server) DeleteVhost(name string) (bool, error) {
 	if v == nil {
 		return false, nil
 	}
+	// A connection marks itself opened after setting its vhost, then
+	// checks deleted: either it sees deleted or this loop sees it opened.
 	v.deleted.Store(true)
 	for _, c := range s.Connections() {
-		if c.vhost == v {
+		if c.opened.Load() && c.vhost == v {
 			c.forceClose(amqp.Errorf(amqp.ConnectionForced, "vhost '%s' is deleted", name))
 		}
 	}

@@ -518,3 +518,17 @@ func TestBodiesUpTo128MiB(t *testing.T) {
 		t.Fatalf("after the refused message: %+v", ok)
 	}
 }
+
+func TestPublishErrorsNameBasicPublishAsTheFailingMethod(t *testing.T) {
+	b := brokertest.Start(t)
+	r := dialRaw(t, b.Addr, 131072, 0, 0)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.ChannelOpen{}))
+	r.expectMethod(1)
+	r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.BasicPublish{Exchange: "missing", RoutingKey: "k"}))
+	r.writeRaw(amqp.AppendHeaderFrame(nil, 1, amqp.ClassBasic, 1, &amqp.Properties{}))
+	r.writeRaw(amqp.AppendFrame(nil, amqp.FrameBody, 1, []byte("x")))
+	cc, ok := r.expectMethod(1).(*amqp.ChannelClose)
+	if !ok || cc.ReplyCode != amqp.NotFound || cc.FailingClassID != 60 || cc.FailingMethodID != 40 {
+		t.Fatalf("publish to a missing exchange: %+v, want channel.close 404 naming basic.publish (60, 40)", cc)
+	}
+}

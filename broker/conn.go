@@ -130,6 +130,11 @@ func (c *conn) serve() {
 	c.nc.SetDeadline(time.Time{})
 	c.opened.Store(true)
 	c.log.Info("connection opened", "user", c.user.Name, "vhost", c.vhost.name)
+	if c.vhost.deleted.Load() {
+		// DeleteVhost closes opened connections; this one opened as the
+		// vhost went (see DeleteVhost).
+		c.forceClose(amqp.Errorf(amqp.ConnectionForced, "vhost '%s' is deleted", c.vhost.name))
+	}
 	c.readLoop()
 }
 

@@ -107,7 +107,8 @@ func (c *conn) handleFrame(f amqp.Frame) error {
 		if ch.closing {
 			return nil
 		}
-		return c.soft(ch, ch.onContent(f))
+		// Content belongs to basic.publish, the method errors name.
+		return c.soft(ch, failingMethod(ch.onContent(f), basicPublish))
 	}
 	return amqp.Errorf(amqp.FrameError, "unknown frame type %d", f.Type)
 }
@@ -173,11 +174,19 @@ func (c *conn) channelMethod(id uint16, m amqp.Method) error {
 		}
 		return nil
 	}
-	err := ch.handle(m)
+	return c.soft(ch, failingMethod(ch.handle(m), m))
+}
+
+// basicPublish names the method that content frames belong to.
+var basicPublish amqp.Method = &amqp.BasicPublish{}
+
+// failingMethod sets m as the failing method of an AMQP error that names
+// none, as channel.close and connection.close report it.
+func failingMethod(err error, m amqp.Method) error {
 	if ae, ok := err.(*amqp.Error); ok && ae.ClassID == 0 {
-		err = ae.WithMethod(m.ClassID(), m.MethodID())
+		return ae.WithMethod(m.ClassID(), m.MethodID())
 	}
-	return c.soft(ch, err)
+	return err
 }
 
 // soft turns a channel-level error into channel.close and passes
