@@ -108,7 +108,7 @@ func Open(dir string, opts Options) (*Badger, error) {
 		WithBlockCacheSize(0).         // only needed to cache decompressed blocks
 		WithIndexCacheSize(16 << 20).
 		WithValueThreshold(256).
-		WithValueLogFileSize(128 << 20).
+		WithValueLogFileSize(64 << 20). // a drained backlog leaves at most one file behind
 		WithNumCompactors(2).
 		WithNumLevelZeroTables(4).
 		WithNumLevelZeroTablesStall(8)
