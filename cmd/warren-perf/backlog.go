@@ -246,7 +246,7 @@ func measureBacklog(c backlogConfig, dir string, start func() (*warrenProcess, e
 	if r.diskDrained, err = dirSize(dir); err != nil {
 		return nil, err
 	}
-	goal := int64(float64(r.diskBefore) * c.reclaimRatio)
+	goal := reclaimGoal(r.diskBefore, c.reclaimRatio)
 	r.reclaim = append(r.reclaim, diskSample{0, r.diskDrained})
 	logf("data dir after the drain: %s (goal %s); watching it for up to %s", mib(r.diskDrained), mib(goal), c.reclaimWait)
 	t := time.NewTicker(c.reclaimPoll)
@@ -691,4 +691,16 @@ func dirSize(dir string) (int64, error) {
 		return 0, fmt.Errorf("size of %s: %w", dir, err)
 	}
 	return total, nil
+}
+
+// reclaimSlack is how far above its size before the backlog the data dir
+// may stay and count as reclaimed, whatever the ratio: an empty store is
+// a few dozen KiB, and a fifth of that is below what one rewrite of
+// Badger's MANIFEST or one file-system block adds.
+const reclaimSlack = 64 << 10
+
+// reclaimGoal is the disk use at which a drained backlog counts as
+// reclaimed: ratio times the size before, or that size plus reclaimSlack.
+func reclaimGoal(before int64, ratio float64) int64 {
+	return max(int64(float64(before)*ratio), before+reclaimSlack)
 }

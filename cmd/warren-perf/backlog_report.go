@@ -161,8 +161,8 @@ func (r *backlogResult) render() string {
 	fmt.Fprintf(&b, "| disk before the backlog (queue declared) | %s | |\n", mib(r.diskBefore))
 	fmt.Fprintf(&b, "| disk with the backlog | %s | |\n", mib(r.diskFull))
 	fmt.Fprintf(&b, "| disk right after the drain | %s | |\n", mib(r.diskDrained))
-	goal := fmt.Sprintf("within %.0f%% of the size before (%s) within a few minutes", 100*(c.reclaimRatio-1),
-		mib(int64(float64(r.diskBefore)*c.reclaimRatio)))
+	goal := fmt.Sprintf("within %.0f%% (at least 64 KiB) of the size before: %s, within a few minutes", 100*(c.reclaimRatio-1),
+		mib(reclaimGoal(r.diskBefore, c.reclaimRatio)))
 	last := r.reclaim[len(r.reclaim)-1]
 	if r.reclaimed {
 		fmt.Fprintf(&b, "| disk reclaimed | %s, %s after the drain | %s: met |\n", mib(last.size), last.at.Round(time.Second), goal)

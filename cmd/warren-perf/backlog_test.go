@@ -121,3 +121,19 @@ func TestBacklogFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestReclaimGoalIsARatioWithAFloor(t *testing.T) {
+	for _, tc := range []struct {
+		before int64
+		ratio  float64
+		want   int64
+	}{
+		{28 << 10, 1.2, 92 << 10},            // an empty store: the 64 KiB slack wins
+		{100 << 20, 1.2, 120 << 20},          // a real baseline: the ratio wins
+		{1 << 20, 1.0, 1<<20 + reclaimSlack}, // ratio 1 still allows the slack
+	} {
+		if got := reclaimGoal(tc.before, tc.ratio); got != tc.want {
+			t.Errorf("reclaimGoal(%d, %v) = %d, want %d", tc.before, tc.ratio, got, tc.want)
+		}
+	}
+}
