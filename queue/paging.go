@@ -157,21 +157,12 @@ func (r *readyStore) fill(p int) {
 		return
 	}
 	if l.paged.n == 0 {
-		if len(l.requeued) == 0 {
-			r.nonEmpty[p>>6] &^= 1 << (p & 63)
-		}
+		r.clearIfEmpty(p)
 		return
 	}
 	var tokens [pageInBatch]uint64
 	var deadlines [pageInBatch]int64
-	n := l.paged.pop(tokens[:], deadlines[:])
-	r.pagedCount -= n
-	r.count -= n
-	for _, d := range deadlines[:n] {
-		if d != noDeadline {
-			r.expiring--
-		}
-	}
+	n := r.popPaged(p, tokens[:], deadlines[:])
 	q := r.q
 	var now int64
 	r.paging.Pager.PageIn(tokens[:n], func(i int, m *Message, redelivered bool) {
@@ -195,9 +186,21 @@ func (r *readyStore) fill(p int) {
 		r.bytes -= r.pagedBytes
 		r.pagedBytes = 0
 	}
-	if l.fifo.n == 0 && len(l.requeued) == 0 && l.paged.n == 0 {
-		r.nonEmpty[p>>6] &^= 1 << (p & 63)
+	r.clearIfEmpty(p)
+}
+
+// popPaged takes up to len(tokens) paged-out messages from the front of
+// level p out of the counts (all but their bytes) and returns how many.
+func (r *readyStore) popPaged(p int, tokens []uint64, deadlines []int64) int {
+	n := r.levels[p].paged.pop(tokens, deadlines)
+	r.pagedCount -= n
+	r.count -= n
+	for _, d := range deadlines[:n] {
+		if d != noDeadline {
+			r.expiring--
+		}
 	}
+	return n
 }
 
 // drainPaged removes every paged-out message and returns their tokens.
@@ -205,32 +208,17 @@ func (r *readyStore) drainPaged() []uint64 {
 	if r.pagedCount == 0 {
 		return nil
 	}
-	var out []uint64
+	out := make([]uint64, 0, r.pagedCount)
+	var tokens [pageInBatch]uint64
+	var deadlines [pageInBatch]int64
 	for p := range r.levels {
-		l := &r.levels[p]
-		if l.paged.n == 0 {
-			continue
-		}
-		var deadlines [pageInBatch]int64
-		var tokens [pageInBatch]uint64
-		for {
-			n := l.paged.pop(tokens[:], deadlines[:])
-			if n == 0 {
-				break
-			}
-			for _, d := range deadlines[:n] {
-				if d != noDeadline {
-					r.expiring--
-				}
-			}
+		for r.levels[p].paged.n > 0 {
+			n := r.popPaged(p, tokens[:], deadlines[:])
 			out = append(out, tokens[:n]...)
 		}
-		if l.fifo.n == 0 && len(l.requeued) == 0 {
-			r.nonEmpty[p>>6] &^= 1 << (p & 63)
-		}
+		r.clearIfEmpty(p)
 	}
-	r.count -= r.pagedCount
 	r.bytes -= r.pagedBytes
-	r.pagedCount, r.pagedBytes = 0, 0
+	r.pagedBytes = 0
 	return out
 }

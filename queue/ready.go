@@ -72,13 +72,19 @@ func (r *readyStore) topLevel() int {
 
 // peek returns the next entry to deliver, or nil.
 func (r *readyStore) peek() *Entry {
+	_, e := r.next()
+	return e
+}
+
+// next returns the next entry to deliver and its level, or -1 and nil.
+func (r *readyStore) next() (int, *Entry) {
 	for {
 		p := r.topLevel()
 		if p < 0 {
-			return nil
+			return -1, nil
 		}
 		if e := r.head(p); e != nil {
-			return e
+			return p, e
 		}
 		// Level p's paged-out messages could not be read back; fill
 		// has cleared it.
@@ -94,25 +100,31 @@ func (r *readyStore) head(p int) *Entry {
 
 // pop removes and returns the next entry to deliver, or nil.
 func (r *readyStore) pop() *Entry {
-	if r.peek() == nil {
+	p, e := r.next()
+	if e == nil {
 		return nil
 	}
-	return r.popLevel(r.topLevel())
+	return r.popLevel(p)
 }
 
 // popLevel removes level p's first entry; head(p) must have returned it.
 func (r *readyStore) popLevel(p int) *Entry {
-	l := &r.levels[p]
-	e := l.pop()
-	if l.fifo.n == 0 && len(l.requeued) == 0 && l.paged.n == 0 {
-		r.nonEmpty[p>>6] &^= 1 << (p & 63)
-	}
+	e := r.levels[p].pop()
+	r.clearIfEmpty(p)
 	r.count--
 	r.bytes -= int64(e.msg.Size())
 	if e.expiresAt != noDeadline {
 		r.expiring--
 	}
 	return e
+}
+
+// clearIfEmpty clears level p's bit when it holds nothing, in memory or
+// paged out.
+func (r *readyStore) clearIfEmpty(p int) {
+	if l := &r.levels[p]; l.fifo.n == 0 && len(l.requeued) == 0 && l.paged.n == 0 {
+		r.nonEmpty[p>>6] &^= 1 << (p & 63)
+	}
 }
 
 // eachLevel calls fn with each non-empty level, highest first, until it
