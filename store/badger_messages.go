@@ -138,38 +138,29 @@ func (b *Badger) ReadMessages(queue string, keys []MessageKey, fn func(i int, da
 // one from its index entry (for the delivered flag) and its body.
 func readMessage(txn *badger.Txn, queue string, k MessageKey) (data []byte, delivered, ok bool, err error) {
 	if k.Paged {
-		item, err := txn.Get(pagedKey(queue, k.ID))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil, false, false, nil
-		}
-		if err != nil {
-			return nil, false, false, err
-		}
-		data, err = item.ValueCopy(nil)
-		return data, false, err == nil, err
+		data, ok, err = getValue(txn, pagedKey(queue, k.ID))
+		return data, false, ok, err
 	}
-	entry, err := txn.Get(indexKey(queue, k.ID))
+	entry, ok, err := getValue(txn, indexKey(queue, k.ID))
+	if !ok || err != nil {
+		return nil, false, false, err
+	}
+	delivered, _ = parseIndexValue(entry)
+	data, ok, err = getValue(txn, bodyKey(k.ID))
+	return data, delivered, ok, err
+}
+
+// getValue returns a copy of key's value; ok is false when it is missing.
+func getValue(txn *badger.Txn, key []byte) (value []byte, ok bool, err error) {
+	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, false, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
-	if err := entry.Value(func(v []byte) error {
-		delivered, _ = parseIndexValue(v)
-		return nil
-	}); err != nil {
-		return nil, false, false, err
-	}
-	body, err := txn.Get(bodyKey(k.ID))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, false, false, nil
-	}
-	if err != nil {
-		return nil, false, false, err
-	}
-	data, err = body.ValueCopy(nil)
-	return data, delivered, err == nil, err
+	value, err = item.ValueCopy(nil)
+	return value, err == nil, err
 }
 
 // ScanQueueIndex calls fn for each message of queue, in id order, with its
@@ -242,16 +233,12 @@ func (b *Badger) ScanQueue(queue string, from uint64, fn func(id uint64, data []
 			if err != nil {
 				return fmt.Errorf("read entry %d of %q: %w", id, queue, err)
 			}
-			body, err := txn.Get(bodyKey(id))
-			if errors.Is(err, badger.ErrKeyNotFound) {
+			data, ok, err := getValue(txn, bodyKey(id))
+			if err != nil {
+				return fmt.Errorf("read body %d of %q: %w", id, queue, err)
+			}
+			if !ok {
 				continue // an entry whose body a removal already took: nothing to recover
-			}
-			if err != nil {
-				return fmt.Errorf("read body %d of %q: %w", id, queue, err)
-			}
-			data, err := body.ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("read body %d of %q: %w", id, queue, err)
 			}
 			delivered, _ := parseIndexValue(flags)
 			more, err := fn(id, data, delivered)
