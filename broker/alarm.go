@@ -98,11 +98,21 @@ func memoryInUse() uint64 {
 	return m.Sys - m.HeapReleased
 }
 
+// setMemoryPressure records whether used bytes are past the paging ratio
+// of the memory limit (never without a limit; always with a ratio of 0).
+func (s *Server) setMemoryPressure(used, limit uint64) {
+	s.memoryPressure.Store(s.cfg.PagingRatio <= 0 || (limit > 0 && float64(used) > s.cfg.PagingRatio*float64(limit)))
+}
+
 // checkAlarms samples memory and disk and raises or clears the alarms.
 func (s *Server) checkAlarms() {
-	if limit := s.alarms.memoryLimit.Load(); limit > 0 {
-		used := memoryInUse()
-		s.memoryPressure.Store(s.cfg.PagingRatio <= 0 || float64(used) > s.cfg.PagingRatio*float64(limit))
+	limit := s.alarms.memoryLimit.Load()
+	var used uint64
+	if limit > 0 {
+		used = memoryInUse()
+	}
+	s.setMemoryPressure(used, limit)
+	if limit > 0 {
 		if s.alarms.set("memory", used > limit) {
 			s.log.Warn("memory alarm", "set", used > limit, "used", used, "limit", limit)
 		}

@@ -64,7 +64,7 @@ func New(cfg Config, st Store) (*Server, error) {
 		memLimit = uint64(float64(totalMemory()) * cfg.MemoryHighWatermark)
 	}
 	s.alarms.init(memLimit, cfg.DiskFreeLimit)
-	s.memoryPressure.Store(cfg.PagingRatio <= 0)
+	s.setMemoryPressure(0, 0)
 	s.routers.New = func() any { return new(exchange.Router) }
 	if err := s.restore(); err != nil {
 		return nil, err
