@@ -58,10 +58,7 @@ func TestBacklogKeepsMemoryBounded(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build warren without -race: %v\n%s", err, out)
 	}
-	raceBin := warrenBin
-	warrenBin = bin // startProcess runs warrenBin; no test here runs in parallel
-	p := startProcess(t, t.TempDir())
-	warrenBin = raceBin
+	p := startBinary(t, bin, t.TempDir())
 	conn, err := rmq.Dial(p.URL())
 	if err != nil {
 		t.Fatal(err)

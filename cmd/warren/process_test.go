@@ -60,9 +60,15 @@ func freePort(t *testing.T) string {
 // waits until it accepts connections.
 func startProcess(t *testing.T, dataDir string, extraArgs ...string) *process {
 	t.Helper()
+	return startBinary(t, warrenBin, dataDir, extraArgs...)
+}
+
+// startBinary is startProcess with another build of the broker.
+func startBinary(t *testing.T, bin, dataDir string, extraArgs ...string) *process {
+	t.Helper()
 	addr := freePort(t)
 	args := append([]string{"--amqp-listen", addr, "--mgmt-listen", "", "--data-dir", dataDir}, extraArgs...)
-	cmd := exec.Command(warrenBin, args...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
