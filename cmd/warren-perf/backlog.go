@@ -274,15 +274,11 @@ func measureBacklog(c backlogConfig, dir string, start func() (*warrenProcess, e
 
 // declareBacklogQueue declares the durable queue (empty: the data dir is new).
 func declareBacklogQueue(uri string) error {
-	conn, err := rmq.Dial(uri)
+	conn, ch, err := dialChannel(uri, "")
 	if err != nil {
-		return fmt.Errorf("dial: %w", err)
+		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("channel: %w", err)
-	}
 	if _, err := ch.QueueDeclare(backlogQueue, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare %s: %w", backlogQueue, err)
 	}
@@ -375,15 +371,11 @@ func publishBacklog(c backlogConfig, p *warrenProcess) (phase, error) {
 // publishSome publishes messages numbered from next until c.messages are
 // taken, keeping up to c.confirm unconfirmed; a nack is an error.
 func publishSome(c backlogConfig, uri string, next, confirmed *atomic.Int64, tt *tenths) error {
-	conn, err := rmq.Dial(uri)
+	conn, ch, err := dialChannel(uri, "producer")
 	if err != nil {
-		return fmt.Errorf("producer dial: %w", err)
+		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("producer channel: %w", err)
-	}
 	if err := ch.Confirm(false); err != nil {
 		return fmt.Errorf("confirm.select: %w", err)
 	}
@@ -430,15 +422,11 @@ func publishSome(c backlogConfig, uri string, next, confirmed *atomic.Int64, tt 
 // drainBacklog consumes every message with one consumer, checks each
 // number arrives once, and reads the queue's count at the end.
 func drainBacklog(c backlogConfig, p *warrenProcess, r *backlogResult) error {
-	conn, err := rmq.Dial(p.uri())
+	conn, ch, err := dialChannel(p.uri(), "consumer")
 	if err != nil {
-		return fmt.Errorf("consumer dial: %w", err)
+		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("consumer channel: %w", err)
-	}
 	if err := ch.Qos(c.prefetch, 0, false); err != nil {
 		return fmt.Errorf("qos: %w", err)
 	}

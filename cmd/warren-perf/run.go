@@ -218,15 +218,11 @@ func produce(ctx context.Context, c config, t topology, id int, cnt *counters, l
 	if c.Client != clientAMQP091 {
 		return fastProduce(ctx, c, t, id, cnt, limit)
 	}
-	conn, err := rmq.Dial(c.URI)
+	conn, ch, err := dialChannel(c.URI, "")
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	var window chan struct{}
 	if c.Confirm > 0 {
 		if err := ch.Confirm(false); err != nil {
@@ -291,15 +287,11 @@ func consume(ctx context.Context, c config, queue string, cnt *counters, lat *re
 	if c.Client != clientAMQP091 {
 		return fastConsume(ctx, c, queue, cnt, lat)
 	}
-	conn, err := rmq.Dial(c.URI)
+	conn, ch, err := dialChannel(c.URI, "")
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	if !c.AutoAck && c.Prefetch > 0 {
 		if err := ch.Qos(c.Prefetch, 0, false); err != nil {
 			return fmt.Errorf("qos: %w", err)
@@ -331,4 +323,23 @@ func consume(ctx context.Context, c config, queue string, cnt *counters, lat *re
 			}
 		}
 	}
+}
+
+// dialChannel opens a connection to uri with one channel; role (e.g.
+// "producer") prefixes its errors.
+func dialChannel(uri, role string) (*rmq.Connection, *rmq.Channel, error) {
+	prefix := role
+	if prefix != "" {
+		prefix += " "
+	}
+	conn, err := rmq.Dial(uri)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%sdial: %w", prefix, err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("%schannel: %w", prefix, err)
+	}
+	return conn, ch, nil
 }
