@@ -182,10 +182,7 @@ func (c *fastConn) handshake(u fastURI) error {
 	if _, ok := m.(*amqp.ConnectionOpenOk); !ok {
 		return fmt.Errorf("got %s, want connection.open-ok", m.Name())
 	}
-	if _, err := c.call(&amqp.ChannelOpen{}); err != nil {
-		return fmt.Errorf("channel.open: %w", err)
-	}
-	return nil
+	return c.call(&amqp.ChannelOpen{}, &amqp.ChannelOpenOk{})
 }
 
 func hasWord(list, word string) bool {
@@ -213,17 +210,21 @@ func (c *fastConn) send(ch uint16, m amqp.Method) error {
 	return c.write(amqp.AppendMethodFrame(nil, ch, m))
 }
 
-// call sends a synchronous method on the channel and returns its reply.
-// It is for setup, before the hot path's reader runs.
-func (c *fastConn) call(m amqp.Method) (amqp.Method, error) {
+// call sends a synchronous method on the channel and checks that the
+// reply is the method want. It is for setup, before the hot path's reader
+// runs.
+func (c *fastConn) call(m, want amqp.Method) error {
 	if err := c.send(fastChannel, m); err != nil {
-		return nil, err
+		return err
 	}
 	reply, err := c.await(fastChannel)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", m.Name(), err)
+		return fmt.Errorf("%s: %w", m.Name(), err)
 	}
-	return reply, nil
+	if reply.ClassID() != want.ClassID() || reply.MethodID() != want.MethodID() {
+		return fmt.Errorf("%s: got %s, want %s", m.Name(), reply.Name(), want.Name())
+	}
+	return nil
 }
 
 // await reads frames until a method arrives on channel ch, handling what

@@ -52,14 +52,7 @@ func fastProduce(ctx context.Context, c config, t topology, id int, cnt *counter
 	defer conn.close()
 	if c.Confirm > 0 {
 		err := conn.setup(func() error {
-			m, err := conn.call(&amqp.ConfirmSelect{})
-			if err != nil {
-				return err
-			}
-			if _, ok := m.(*amqp.ConfirmSelectOk); !ok {
-				return fmt.Errorf("confirm.select: got %s", m.Name())
-			}
-			return nil
+			return conn.call(&amqp.ConfirmSelect{}, &amqp.ConfirmSelectOk{})
 		})
 		if err != nil {
 			return err
@@ -293,22 +286,11 @@ func fastConsume(ctx context.Context, c config, queue string, cnt *counters, lat
 	defer conn.close()
 	err = conn.setup(func() error {
 		if !c.AutoAck && c.Prefetch > 0 {
-			m, err := conn.call(&amqp.BasicQos{PrefetchCount: uint16(min(c.Prefetch, 65535))})
-			if err != nil {
+			if err := conn.call(&amqp.BasicQos{PrefetchCount: uint16(min(c.Prefetch, 65535))}, &amqp.BasicQosOk{}); err != nil {
 				return err
 			}
-			if _, ok := m.(*amqp.BasicQosOk); !ok {
-				return fmt.Errorf("basic.qos: got %s", m.Name())
-			}
 		}
-		m, err := conn.call(&amqp.BasicConsume{Queue: queue, NoAck: c.AutoAck})
-		if err != nil {
-			return err
-		}
-		if _, ok := m.(*amqp.BasicConsumeOk); !ok {
-			return fmt.Errorf("basic.consume: got %s", m.Name())
-		}
-		return nil
+		return conn.call(&amqp.BasicConsume{Queue: queue, NoAck: c.AutoAck}, &amqp.BasicConsumeOk{})
 	})
 	if err != nil {
 		return err
