@@ -56,6 +56,7 @@ type conn struct {
 	closeOnce  sync.Once
 	done       chan struct{} // closed when the connection is torn down
 	writerDone chan struct{} // closed when the writer has flushed and stopped; nil before it starts
+	writing    net.Buffers   // the writer's current burst (a field, so writev needs no allocation)
 	wrote      atomic.Bool   // the writer wrote since the last heartbeat tick
 
 	mu        sync.Mutex // guards exclusive
@@ -391,7 +392,9 @@ func (c *conn) write(bufs net.Buffers) error {
 		return nil
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout(c.heartbeat())))
-	n, err := bufs.WriteTo(c.nc)
+	c.writing = bufs
+	n, err := c.writing.WriteTo(c.nc)
+	c.writing = nil
 	c.stats.sendOct.Add(uint64(n))
 	c.wrote.Store(true)
 	return err
