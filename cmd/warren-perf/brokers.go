@@ -271,16 +271,8 @@ func descendants(pid int) []int {
 
 // rssKiB reads a process's resident set size.
 func rssKiB(pid int) (int, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read status of pid %d: %w", pid, err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			return strconv.Atoi(f[1])
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	m, err := readMem(pid)
+	return m.vmRSS, err
 }
 
 // cpuSeconds reads a process's user+system CPU time.
