@@ -1,108 +1,65 @@
 package broker
 
 import (
-	"fmt"
-
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/broker/meta"
 )
 
-// Administration of users, permissions and vhosts, persisted in the store.
+// Administration of users, permissions and vhosts: each is one operation
+// of the metadata log.
 
 // PutUser creates or replaces a user.
 func (s *Server) PutUser(u User) error {
-	if u.Name == "" {
-		return fmt.Errorf("user name must not be empty")
-	}
-	if err := s.putRecord(kindUser, u.Name, u); err != nil {
-		return err
-	}
-	s.users.Put(u)
-	return nil
+	return s.propose(meta.PutUser{User: u})
 }
 
-// DeleteUser removes a user and its permissions, closing its connections.
+// DeleteUser removes a user and its permissions, closing its connections;
+// it reports whether the user existed.
 func (s *Server) DeleteUser(name string) (bool, error) {
-	if _, ok := s.users.Get(name); !ok {
-		return false, nil
-	}
-	for _, p := range s.users.Permissions() {
-		if p.User == name {
-			s.deleteRecord(kindPermission, metaKey(p.User, p.Vhost))
-		}
-	}
-	s.deleteRecord(kindUser, name)
-	s.users.Delete(name)
-	for _, c := range s.Connections() {
-		if c.user.Name == name {
-			c.forceClose(amqp.Errorf(amqp.ConnectionForced, "user '%s' was deleted", name))
-		}
-	}
-	return true, nil
+	return found(s.propose(meta.DeleteUser{Name: name}))
 }
 
 // SetPermission grants a user access to a vhost.
 func (s *Server) SetPermission(p Permission) error {
-	if _, ok := s.users.Get(p.User); !ok {
-		return fmt.Errorf("no user %q", p.User)
-	}
-	if s.Vhost(p.Vhost) == nil {
-		return fmt.Errorf("no vhost %q", p.Vhost)
-	}
-	if err := p.compile(); err != nil {
-		return err
-	}
-	if err := s.putRecord(kindPermission, metaKey(p.User, p.Vhost), p); err != nil {
-		return err
-	}
-	return s.users.SetPermission(p)
+	return s.propose(meta.SetPermission{Permission: p})
 }
 
-// ClearPermission removes a user's access to a vhost.
-func (s *Server) ClearPermission(user, vhost string) bool {
-	if !s.users.ClearPermission(user, vhost) {
-		return false
+// ClearPermission removes a user's access to a vhost; it reports whether
+// there was one.
+func (s *Server) ClearPermission(user, vhost string) (bool, error) {
+	return found(s.propose(meta.ClearPermission{User: user, Vhost: vhost}))
+}
+
+// AddVhost creates a vhost (idempotent).
+func (s *Server) AddVhost(name string) (*Vhost, error) {
+	if err := s.propose(meta.AddVhost{Name: name}); err != nil {
+		return nil, err
 	}
-	s.deleteRecord(kindPermission, metaKey(user, vhost))
-	return true
+	if v := s.Vhost(name); v != nil {
+		return v, nil
+	}
+	return nil, amqp.Errorf(amqp.NotFound, "no vhost '%s'", name) // deleted again meanwhile
+}
+
+// AddVhostFor creates a vhost and, if it is new, gives user full
+// permissions on it, as RabbitMQ's management API does for the user who
+// creates a vhost; both in one operation. It reports whether the vhost
+// existed.
+func (s *Server) AddVhostFor(name, user string) (existed bool, err error) {
+	existed = s.Vhost(name) != nil
+	if existed {
+		return true, nil
+	}
+	ops := []meta.Op{meta.AddVhost{Name: name}}
+	if user != "" {
+		ops = append(ops, meta.SetPermission{Permission: Permission{User: user, Vhost: name, Configure: ".*", Write: ".*", Read: ".*"}})
+	}
+	return false, s.propose(meta.Batch{Ops: ops})
 }
 
 // DeleteVhost deletes a vhost: its connections are closed and its
-// exchanges, queues, bindings and permissions removed.
+// exchanges, queues, bindings, policies and permissions removed, as one
+// operation. It reports whether the vhost existed.
 func (s *Server) DeleteVhost(name string) (bool, error) {
-	s.mu.Lock()
-	v := s.vhosts[name]
-	delete(s.vhosts, name)
-	s.mu.Unlock()
-	if v == nil {
-		return false, nil
-	}
-	// A connection marks itself opened after setting its vhost, then
-	// checks deleted: either it sees deleted or this loop sees it opened.
-	v.deleted.Store(true)
-	for _, c := range s.Connections() {
-		if c.opened.Load() && c.vhost == v {
-			c.forceClose(amqp.Errorf(amqp.ConnectionForced, "vhost '%s' is deleted", name))
-		}
-	}
-	v.mu.Lock()
-	for _, q := range v.Queues() {
-		v.removeQueueLocked(q)
-	}
-	for _, e := range v.Exchanges() {
-		if e.Durable && e.Name != "" {
-			s.unpersistExchange(v, e.Name)
-		}
-	}
-	v.mu.Unlock()
-	for _, p := range s.users.Permissions() {
-		if p.Vhost == name {
-			s.deleteRecord(kindPermission, metaKey(p.User, p.Vhost))
-		}
-	}
-	s.users.ClearVhostPermissions(name)
-	for _, p := range v.Policies() {
-		s.deleteRecord(kindPolicy, metaKey(name, p.Name))
-	}
-	s.deleteRecord(kindVhost, name)
-	return true, nil
+	return found(s.propose(meta.DeleteVhost{Name: name}))
 }

@@ -131,6 +131,11 @@ func (c *conn) serve() {
 	c.nc.SetDeadline(time.Time{})
 	c.opened.Store(true)
 	c.log.Info("connection opened", "user", c.user.Name, "vhost", c.vhost.name)
+	if _, ok := c.srv.users.Get(c.user.Name); !ok {
+		// The user was deleted during the handshake: closeUserConnections
+		// closes opened connections, and this one opened after it looked.
+		c.forceClose(amqp.Errorf(amqp.ConnectionForced, "user '%s' was deleted", c.user.Name))
+	}
 	if c.vhost.deleted.Load() {
 		// DeleteVhost closes opened connections; this one opened as the
 		// vhost went (see DeleteVhost).

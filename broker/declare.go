@@ -109,7 +109,7 @@ func (ch *channel) onQueueDeclare(m *amqp.QueueDeclare) error {
 			return err
 		}
 	}
-	q, err := v.DeclareQueue(QueueSpec{
+	q, err := v.declareQueue(QueueSpec{
 		Name: name, Durable: m.Durable, Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments,
 		ServerNamed: serverNamed,
 	}, m.Passive, ch.c)
@@ -217,7 +217,7 @@ func (ch *channel) onQueueDelete(m *amqp.QueueDelete) error {
 	if err := ch.c.check(AccessConfigure, "queue", name); err != nil {
 		return err
 	}
-	n, err := ch.vhost().DeleteQueue(name, m.IfUnused, m.IfEmpty, ch.c)
+	n, err := ch.vhost().deleteQueue(name, m.IfUnused, m.IfEmpty, ch.c)
 	if err != nil {
 		return err
 	}

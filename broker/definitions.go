@@ -3,10 +3,10 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/broker/meta"
 	"github.com/warrenmq/warren/exchange"
 )
 
@@ -121,63 +121,62 @@ const hashingAlgorithm = "rabbit_password_hashing_sha256"
 // are exported, without vhost fields, as RabbitMQ's per-vhost export.
 func (s *Server) ExportDefinitions(vhost string) (Definitions, error) {
 	d := Definitions{RabbitVersion: rabbitVersion, RabbitMQVersion: rabbitVersion, ProductName: s.cfg.Product, ProductVersion: s.cfg.Version}
-	var vhosts []*Vhost
-	if vhost != "" {
-		v := s.Vhost(vhost)
-		if v == nil {
-			return d, amqp.Errorf(amqp.NotFound, "no vhost '%s'", vhost)
-		}
-		vhosts = []*Vhost{v}
-	} else {
-		vhosts = s.Vhosts()
-		for _, u := range s.users.List() {
-			d.Users = append(d.Users, UserDef{Name: u.Name, PasswordHash: u.PasswordHash, HashingAlgorithm: hashingAlgorithm, Tags: Tags(nonNil(u.Tags)), Limits: map[string]any{}})
-		}
-		for _, v := range vhosts {
-			d.Vhosts = append(d.Vhosts, VhostDef{Name: v.name, Limits: map[string]any{}, Metadata: map[string]any{"description": "", "tags": []string{}}})
-		}
-		d.Permissions = s.users.Permissions()
-	}
-	slices.SortFunc(vhosts, func(a, b *Vhost) int { return strings.Compare(a.name, b.name) })
-	slices.SortFunc(d.Vhosts, func(a, b VhostDef) int { return strings.Compare(a.Name, b.Name) })
-	field := func(v *Vhost) string {
+	field := func(v string) string {
 		if vhost != "" {
 			return ""
 		}
-		return v.name
+		return v
 	}
-	for _, v := range vhosts {
-		for _, p := range v.Policies() {
-			d.Policies = append(d.Policies, PolicyDef{Vhost: field(v), Name: p.Name, Pattern: p.Pattern, ApplyTo: p.ApplyTo, Definition: p.Definition, Priority: p.Priority})
+	var missing bool
+	s.meta.View(func(st *meta.State) {
+		if vhost != "" && st.Vhost(vhost) == nil {
+			missing = true
+			return
 		}
-		ex := v.Exchanges()
-		for _, name := range sortedNames(ex) {
-			e := ex[name]
-			if e.Durable && name != "" && !isPredeclared(name) {
-				d.Exchanges = append(d.Exchanges, ExchangeDef{Name: name, Vhost: field(v), Type: e.Kind.String(), Durable: true,
-					AutoDelete: e.AutoDelete, Internal: e.Internal, Arguments: amqp.TableToJSON(e.Args)})
+		st.Each(func(r meta.Record) {
+			if !st.Durable(r) {
+				return
 			}
-		}
-		qs := v.Queues()
-		for _, name := range sortedNames(qs) {
-			q := qs[name]
-			if q.isDurable() {
-				cfg := q.Config()
-				d.Queues = append(d.Queues, QueueDef{Name: name, Vhost: field(v), Type: "classic", Durable: true, AutoDelete: cfg.AutoDelete, Arguments: amqp.TableToJSON(cfg.Args)})
-			}
-		}
-		for _, name := range sortedNames(ex) {
-			for _, b := range ex[name].Bindings() {
-				if v.bindingDurable(ex[name], b) {
+			switch r := r.(type) {
+			case *meta.Vhost:
+				if vhost == "" {
+					d.Vhosts = append(d.Vhosts, VhostDef{Name: r.Name, Limits: map[string]any{}, Metadata: map[string]any{"description": "", "tags": []string{}}})
+				}
+			case *meta.User:
+				if vhost == "" {
+					d.Users = append(d.Users, UserDef{Name: r.Name, PasswordHash: r.PasswordHash, HashingAlgorithm: hashingAlgorithm, Tags: Tags(nonNil(r.Tags)), Limits: map[string]any{}})
+				}
+			case *meta.Permission:
+				if vhost == "" {
+					d.Permissions = append(d.Permissions, *r)
+				}
+			case *meta.Policy:
+				if vhost == "" || r.Vhost == vhost {
+					d.Policies = append(d.Policies, PolicyDef{Vhost: field(r.Vhost), Name: r.Name, Pattern: r.Pattern, ApplyTo: r.ApplyTo, Definition: r.Definition, Priority: r.Priority})
+				}
+			case *meta.Exchange:
+				if vhost == "" || r.Vhost == vhost {
+					d.Exchanges = append(d.Exchanges, ExchangeDef{Name: r.Name, Vhost: field(r.Vhost), Type: r.Type, Durable: true,
+						AutoDelete: r.AutoDelete, Internal: r.Internal, Arguments: amqp.TableToJSON(r.Args)})
+				}
+			case *meta.Queue:
+				if vhost == "" || r.Vhost == vhost {
+					d.Queues = append(d.Queues, QueueDef{Name: r.Name, Vhost: field(r.Vhost), Type: "classic", Durable: true, AutoDelete: r.AutoDelete, Arguments: amqp.TableToJSON(r.Args)})
+				}
+			case *meta.Binding:
+				if vhost == "" || r.Vhost == vhost {
 					dt := "queue"
-					if b.Destination.IsExchange {
+					if r.Destination.IsExchange {
 						dt = "exchange"
 					}
-					d.Bindings = append(d.Bindings, BindingDef{Source: b.Source, Vhost: field(v), Destination: b.Destination.Name,
-						DestinationType: dt, RoutingKey: b.Key, Arguments: amqp.TableToJSON(b.Args)})
+					d.Bindings = append(d.Bindings, BindingDef{Source: r.Source, Vhost: field(r.Vhost), Destination: r.Destination.Name,
+						DestinationType: dt, RoutingKey: r.Key, Arguments: amqp.TableToJSON(r.Args)})
 				}
 			}
-		}
+		})
+	})
+	if missing {
+		return d, amqp.Errorf(amqp.NotFound, "no vhost '%s'", vhost)
 	}
 	d.Policies, d.Queues, d.Exchanges, d.Bindings = nonNil(d.Policies), nonNil(d.Queues), nonNil(d.Exchanges), nonNil(d.Bindings)
 	return d, nil
@@ -192,24 +191,6 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func isPredeclared(name string) bool {
-	for _, p := range predeclared {
-		if p.name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // ImportDefinitions creates what d defines, in dependency order: vhosts,
@@ -227,84 +208,47 @@ func (s *Server) ImportDefinitions(d Definitions, vhost string) error {
 		}
 		return v
 	}
+	var ops []meta.Op
 	if vhost != "" {
 		if s.Vhost(vhost) == nil {
 			return amqp.Errorf(amqp.NotFound, "no vhost '%s'", vhost)
 		}
 	} else {
 		for _, v := range d.Vhosts {
-			if _, err := s.AddVhost(v.Name); err != nil {
-				return fmt.Errorf("vhost %q: %w", v.Name, err)
-			}
+			ops = append(ops, meta.AddVhost{Name: v.Name})
 		}
 		for _, u := range d.Users {
 			if u.HashingAlgorithm != "" && u.HashingAlgorithm != hashingAlgorithm {
 				return fmt.Errorf("user %q: unsupported hashing_algorithm %q (Warren reads %s)", u.Name, u.HashingAlgorithm, hashingAlgorithm)
 			}
-			if err := s.PutUser(User{Name: u.Name, PasswordHash: u.PasswordHash, Tags: u.Tags}); err != nil {
-				return fmt.Errorf("user %q: %w", u.Name, err)
-			}
+			ops = append(ops, meta.PutUser{User: User{Name: u.Name, PasswordHash: u.PasswordHash, Tags: u.Tags}})
 		}
 		for _, p := range d.Permissions {
-			if err := s.SetPermission(p); err != nil {
-				return fmt.Errorf("permission of %q on vhost %q: %w", p.User, p.Vhost, err)
-			}
+			ops = append(ops, meta.SetPermission{Permission: p})
 		}
-	}
-	vh := func(name string) (*Vhost, error) {
-		v := s.Vhost(name)
-		if v == nil {
-			return nil, fmt.Errorf("no vhost %q", name)
-		}
-		return v, nil
 	}
 	for _, p := range d.Policies {
-		v, err := vh(in(p.Vhost))
-		if err != nil {
-			return fmt.Errorf("policy %q: %w", p.Name, err)
-		}
-		if err := v.PutPolicy(Policy{Name: p.Name, Pattern: p.Pattern, ApplyTo: p.ApplyTo, Priority: p.Priority, Definition: p.Definition}); err != nil {
-			return fmt.Errorf("policy %q in vhost %q: %w", p.Name, v.name, err)
-		}
+		ops = append(ops, meta.PutPolicy{Policy: Policy{Vhost: in(p.Vhost), Name: p.Name, Pattern: p.Pattern, ApplyTo: p.ApplyTo, Priority: p.Priority, Definition: p.Definition}})
 	}
 	for _, e := range d.Exchanges {
-		v, err := vh(in(e.Vhost))
-		if err != nil {
-			return fmt.Errorf("exchange %q: %w", e.Name, err)
-		}
-		if isPredeclared(e.Name) || e.Name == "" {
+		if meta.IsPredeclared(e.Name) {
 			continue
 		}
-		spec := ExchangeSpec{Name: e.Name, Kind: e.Type, Durable: e.Durable, AutoDelete: e.AutoDelete, Internal: e.Internal, Args: tableOrNil(e.Arguments)}
-		if _, err := v.DeclareExchange(spec, false); err != nil {
-			return fmt.Errorf("exchange %q in vhost %q: %w", e.Name, v.name, err)
-		}
+		ops = append(ops, meta.DeclareExchange{Exchange: meta.Exchange{Vhost: in(e.Vhost), Name: e.Name, Type: e.Type, Durable: e.Durable,
+			AutoDelete: e.AutoDelete, Internal: e.Internal, Args: tableOrNil(e.Arguments)}})
 	}
 	for _, q := range d.Queues {
-		v, err := vh(in(q.Vhost))
-		if err != nil {
-			return fmt.Errorf("queue %q: %w", q.Name, err)
-		}
 		if q.Type != "" && q.Type != "classic" {
-			return fmt.Errorf("queue %q in vhost %q is a %s queue: Warren has only classic queues", q.Name, v.name, q.Type)
+			return fmt.Errorf("queue %q in vhost %q is a %s queue: Warren has only classic queues", q.Name, in(q.Vhost), q.Type)
 		}
-		spec := QueueSpec{Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Args: tableOrNil(q.Arguments)}
-		if _, err := v.DeclareQueue(spec, false, nil); err != nil {
-			return fmt.Errorf("queue %q in vhost %q: %w", q.Name, v.name, err)
-		}
+		ops = append(ops, meta.DeclareQueue{Queue: meta.Queue{Vhost: in(q.Vhost), Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Args: tableOrNil(q.Arguments)}})
 	}
 	for _, b := range d.Bindings {
-		v, err := vh(in(b.Vhost))
-		if err != nil {
-			return fmt.Errorf("binding from %q: %w", b.Source, err)
-		}
-		binding := exchange.Binding{Source: b.Source, Destination: exchange.Destination{Name: b.Destination, IsExchange: b.DestinationType == "exchange"},
-			Key: b.RoutingKey, Args: tableOrNil(b.Arguments)}
-		if err := v.Bind(binding); err != nil {
-			return fmt.Errorf("binding from %q to %s %q in vhost %q: %w", b.Source, b.DestinationType, b.Destination, v.name, err)
-		}
+		ops = append(ops, meta.Bind{Binding: meta.Binding{Vhost: in(b.Vhost), Binding: exchange.Binding{Source: b.Source,
+			Destination: exchange.Destination{Name: b.Destination, IsExchange: b.DestinationType == "exchange"},
+			Key: b.RoutingKey, Args: tableOrNil(b.Arguments)}}})
 	}
-	return nil
+	return s.propose(meta.Batch{Ops: ops})
 }
 
 func tableOrNil(m map[string]any) amqp.Table {

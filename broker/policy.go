@@ -1,15 +1,11 @@
 package broker
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"regexp"
-	"slices"
 	"sort"
-	"strings"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/broker/meta"
 	"github.com/warrenmq/warren/queue"
 )
 
@@ -17,98 +13,17 @@ import (
 // exchanges of a vhost whose names match Pattern. Of the policies that
 // match an object, the one with the highest Priority applies; an object's
 // own x-arguments win over the policy's keys.
-type Policy struct {
-	Vhost      string         `json:"vhost"`
-	Name       string         `json:"name"`
-	Pattern    string         `json:"pattern"`
-	ApplyTo    string         `json:"apply-to"` // "queues", "exchanges" or "all"
-	Priority   int            `json:"priority"`
-	Definition map[string]any `json:"definition"`
+type Policy = meta.Policy
 
+// activePolicy is a policy in force in a vhost, with its pattern compiled.
+type activePolicy struct {
+	*Policy
 	re *regexp.Regexp
-}
-
-// queuePolicyArgs maps the policy keys that configure queues to the
-// x-arguments they stand for.
-var queuePolicyArgs = map[string]string{
-	"message-ttl":             "x-message-ttl",
-	"expires":                 "x-expires",
-	"max-length":              "x-max-length",
-	"max-length-bytes":        "x-max-length-bytes",
-	"overflow":                "x-overflow",
-	"dead-letter-exchange":    "x-dead-letter-exchange",
-	"dead-letter-routing-key": "x-dead-letter-routing-key",
-}
-
-// ignoredPolicyKeys are RabbitMQ policy keys for features Warren does not
-// have (mirroring, other queue types, federation); they are accepted so
-// that RabbitMQ definitions import, and have no effect.
-var ignoredPolicyKeys = []string{
-	"ha-mode", "ha-params", "ha-sync-mode", "ha-sync-batch-size", "ha-promote-on-shutdown",
-	"ha-promote-on-failure", "queue-master-locator", "queue-mode", "queue-version", "max-age",
-	"stream-max-segment-size-bytes", "delivery-limit", "dead-letter-strategy", "initial-cluster-size",
-	"max-in-memory-length", "max-in-memory-bytes", "federation-upstream", "federation-upstream-set",
-	"consumer-timeout",
-}
-
-// validate checks a policy as RabbitMQ does and compiles its pattern.
-func (p *Policy) validate(vhost string) error {
-	if p.Name == "" {
-		return errors.New("policy name must not be empty")
-	}
-	if p.ApplyTo == "" {
-		p.ApplyTo = "all"
-	}
-	switch p.ApplyTo {
-	case "queues", "exchanges", "all":
-	default:
-		return fmt.Errorf("apply-to %q must be one of queues, exchanges, all", p.ApplyTo)
-	}
-	re, err := regexp.Compile(p.Pattern)
-	if err != nil {
-		return fmt.Errorf("pattern %q is not a valid regular expression: %w", p.Pattern, err)
-	}
-	p.re = re
-	if len(p.Definition) == 0 {
-		return errors.New("policy definition must not be empty")
-	}
-	var unknown []string
-	for k, v := range p.Definition {
-		switch {
-		case k == "alternate-exchange":
-			if _, ok := v.(string); !ok {
-				return fmt.Errorf("alternate-exchange must be a string, got %v", v)
-			}
-		case queuePolicyArgs[k] != "", slices.Contains(ignoredPolicyKeys, k):
-		default:
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("%s are not recognised policy settings", strings.Join(unknown, ", "))
-	}
-	if _, err := queue.ParseArguments(vhost, "policy "+p.Name, p.queueArgs()); err != nil {
-		return fmt.Errorf("invalid policy definition: %w", err)
-	}
-	p.Vhost = vhost
-	return nil
-}
-
-// queueArgs returns the policy's queue settings as x-arguments.
-func (p *Policy) queueArgs() amqp.Table {
-	t := amqp.Table{}
-	for k, v := range p.Definition {
-		if arg := queuePolicyArgs[k]; arg != "" {
-			t[arg] = amqp.TableFromJSON(map[string]any{"v": v})["v"]
-		}
-	}
-	return t
 }
 
 // appliesTo reports whether the policy covers an object of kind ("queues"
 // or "exchanges") with this name.
-func (p *Policy) appliesTo(kind, name string) bool {
+func (p activePolicy) appliesTo(kind, name string) bool {
 	return (p.ApplyTo == "all" || p.ApplyTo == kind) && p.re.MatchString(name)
 }
 
@@ -120,7 +35,7 @@ func (v *Vhost) Policies() []Policy {
 	}
 	out := make([]Policy, len(*ps))
 	for i, p := range *ps {
-		out[i] = *p
+		out[i] = *p.Policy
 	}
 	return out
 }
@@ -133,15 +48,32 @@ func (v *Vhost) effectivePolicy(kind, name string) *Policy {
 	}
 	for _, p := range *ps { // sorted by descending priority
 		if p.appliesTo(kind, name) {
-			return p
+			return p.Policy
 		}
 	}
 	return nil
 }
 
-// setPolicies publishes a new policy list, sorted by descending priority
-// (then name, for a stable choice among equals).
-func (v *Vhost) setPolicies(ps []*Policy) {
+// setPolicy puts (or with del, removes) a policy in the vhost's list,
+// kept sorted by descending priority (then name, for a stable choice among
+// equals). The log's applier calls it, one change at a time.
+func (v *Vhost) setPolicy(p *Policy, del bool) {
+	var ps []activePolicy
+	if cur := v.policies.Load(); cur != nil {
+		for _, o := range *cur {
+			if o.Name != p.Name {
+				ps = append(ps, o)
+			}
+		}
+	}
+	if !del {
+		re, err := regexp.Compile(p.Pattern)
+		if err != nil { // checked when proposed
+			v.srv.log.Error("policy pattern no longer compiles", "policy", p.Name, "vhost", v.name, "err", err)
+			return
+		}
+		ps = append(ps, activePolicy{Policy: p, re: re})
+	}
 	sort.SliceStable(ps, func(i, j int) bool {
 		if ps[i].Priority != ps[j].Priority {
 			return ps[i].Priority > ps[j].Priority
@@ -151,58 +83,28 @@ func (v *Vhost) setPolicies(ps []*Policy) {
 	v.policies.Store(&ps)
 }
 
-// PutPolicy creates or replaces a policy, persists it and applies it to
-// the vhost's queues and exchanges at once.
+// PutPolicy creates or replaces a policy; it applies to the vhost's
+// queues and exchanges at once.
 func (v *Vhost) PutPolicy(p Policy) error {
-	if err := p.validate(v.name); err != nil {
-		return amqp.Errorf(amqp.PreconditionFailed, "Validation failed: %v", err)
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if err := v.srv.putRecord(kindPolicy, metaKey(v.name, p.Name), p); err != nil {
-		return err
-	}
-	var ps []*Policy
-	if cur := v.policies.Load(); cur != nil {
-		for _, o := range *cur {
-			if o.Name != p.Name {
-				ps = append(ps, o)
-			}
-		}
-	}
-	v.setPolicies(append(ps, &p))
-	v.applyPoliciesLocked()
-	return nil
+	p.Vhost = v.name
+	return v.srv.propose(meta.PutPolicy{Policy: p})
 }
 
 // DeletePolicy removes a policy and its effect; it reports whether it existed.
-func (v *Vhost) DeletePolicy(name string) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	cur := v.policies.Load()
-	if cur == nil {
-		return false
-	}
-	var ps []*Policy
-	found := false
-	for _, o := range *cur {
-		if o.Name == name {
-			found = true
-			continue
-		}
-		ps = append(ps, o)
-	}
-	if !found {
-		return false
-	}
-	v.srv.deleteRecord(kindPolicy, metaKey(v.name, name))
-	v.setPolicies(ps)
-	v.applyPoliciesLocked()
-	return true
+func (v *Vhost) DeletePolicy(name string) (bool, error) {
+	return found(v.srv.propose(meta.DeletePolicy{Vhost: v.name, Name: name}))
 }
 
-// applyPoliciesLocked gives every queue its effective configuration.
-func (v *Vhost) applyPoliciesLocked() {
+// found turns a proposal's 404 into false: a delete of something missing.
+func found(err error) (bool, error) {
+	if e, ok := err.(*amqp.Error); ok && e.Code == amqp.NotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// applyPolicies gives every queue its effective configuration.
+func (v *Vhost) applyPolicies() {
 	for _, q := range v.Queues() {
 		cfg := q.Config()
 		eff, policy := v.effectiveQueueConfig(cfg)
@@ -222,7 +124,7 @@ func (v *Vhost) effectiveQueueConfig(declared queue.Config) (queue.Config, strin
 	if p == nil {
 		return base, ""
 	}
-	merged := p.queueArgs()
+	merged := p.QueueArgs()
 	for k, val := range declared.Args {
 		merged[k] = val
 	}
@@ -275,31 +177,6 @@ func (v *Vhost) PolicyDefinition(name string) map[string]any {
 	for _, p := range v.Policies() {
 		if p.Name == name {
 			return p.Definition
-		}
-	}
-	return nil
-}
-
-// restorePolicies loads the persisted policies of every vhost.
-func (s *Server) restorePolicies() error {
-	byVhost := map[string][]*Policy{}
-	err := s.store.ListMeta(kindPolicy, func(_ string, b []byte) error {
-		var p Policy
-		if err := json.Unmarshal(b, &p); err != nil {
-			return fmt.Errorf("decode policy: %w", err)
-		}
-		if err := p.validate(p.Vhost); err != nil {
-			return fmt.Errorf("policy %q in vhost %q: %w", p.Name, p.Vhost, err)
-		}
-		byVhost[p.Vhost] = append(byVhost[p.Vhost], &p)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("restore policies: %w", err)
-	}
-	for name, ps := range byVhost {
-		if v := s.vhosts[name]; v != nil {
-			v.setPolicies(ps)
 		}
 	}
 	return nil

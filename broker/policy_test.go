@@ -57,8 +57,8 @@ func TestPolicyAppliesToExistingAndNewQueues(t *testing.T) {
 	}
 
 	// Deleting the policy removes its effect.
-	if !f.b.Server.Vhost("/").DeletePolicy("cap") {
-		t.Fatal("policy not found")
+	if ok, err := f.b.Server.Vhost("/").DeletePolicy("cap"); !ok || err != nil {
+		t.Fatalf("delete policy: found %v, err %v", ok, err)
 	}
 	publishN(t, ch, "limited.new", "1", "2", "3")
 	if got := drainBodies(t, ch, "limited.new"); len(got) != 3 {

@@ -130,6 +130,11 @@ func (c *conn) handleConnMethod(m amqp.Method) error {
 	case *amqp.ConnectionClose:
 		c.log.Debug("client closed connection", "code", m.ReplyCode, "text", m.ReplyText)
 		c.closing.Store(true)
+		// As RabbitMQ: the channels are shut down (their unacked messages
+		// requeued) before close-ok, so the client sees the requeue done.
+		for _, ch := range c.channelList() {
+			ch.shutdown()
+		}
 		c.out.method(0, &amqp.ConnectionCloseOk{})
 		return errClientClosed
 	case *amqp.ConnectionCloseOk:

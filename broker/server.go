@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/broker/meta"
 	"github.com/warrenmq/warren/exchange"
 )
 
@@ -21,6 +22,12 @@ type Server struct {
 	log   *slog.Logger
 	store Store
 	users *Users
+	// meta is the metadata log: every change of vhosts, users,
+	// permissions, policies, shared queues, exchanges and bindings.
+	meta meta.Log
+	// restoring is set while the metadata log replays at start: queues
+	// then take their stored messages.
+	restoring bool
 
 	nextMsgID atomic.Uint64
 	// memoryPressure is set while memory use is past the paging ratio of
@@ -66,9 +73,10 @@ func New(cfg Config, st Store) (*Server, error) {
 	s.alarms.init(memLimit, cfg.DiskFreeLimit)
 	s.setMemoryPressure(0, 0)
 	s.routers.New = func() any { return new(exchange.Router) }
-	if err := s.restore(); err != nil {
+	if err := s.restoreMetadata(); err != nil {
 		return nil, err
 	}
+	s.nextMsgID.Store(s.store.MaxMessageID())
 	if cfg.AlarmInterval > 0 {
 		go s.monitorAlarms(cfg.AlarmInterval, s.stop)
 	}
@@ -97,21 +105,6 @@ func (s *Server) Vhosts() []*Vhost {
 		out = append(out, v)
 	}
 	return out
-}
-
-// AddVhost creates a vhost (idempotent) and persists it.
-func (s *Server) AddVhost(name string) (*Vhost, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.vhosts[name]; ok {
-		return v, nil
-	}
-	if err := s.persistVhost(name); err != nil {
-		return nil, err
-	}
-	v := newVhost(s, name)
-	s.vhosts[name] = v
-	return v, nil
 }
 
 // ListenAndServe listens on cfg.AMQPListen and serves until Close.

@@ -10,26 +10,20 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/warrenmq/warren/broker/meta"
 )
 
 // User is an account that may log in.
-type User struct {
-	Name string `json:"name"`
-	// PasswordHash is in RabbitMQ's rabbit_password_hashing_sha256 format:
-	// base64(salt[4] + sha256(salt + password)). Empty: password login refused.
-	PasswordHash string   `json:"password_hash"`
-	Tags         []string `json:"tags"`
-}
+type User = meta.User
 
-// Permission is a user's access to one vhost: three regular expressions over
-// resource names, as in RabbitMQ.
-type Permission struct {
-	User      string `json:"user"`
-	Vhost     string `json:"vhost"`
-	Configure string `json:"configure"`
-	Write     string `json:"write"`
-	Read      string `json:"read"`
+// Permission is a user's access to one vhost: three regular expressions
+// over resource names, as in RabbitMQ.
+type Permission = meta.Permission
 
+// grant is a permission in force, with its regular expressions compiled.
+type grant struct {
+	Permission
 	configure, write, read *regexp.Regexp
 }
 
@@ -60,21 +54,6 @@ func CheckPassword(hash, password string) bool {
 	return subtle.ConstantTimeCompare([]byte(want), []byte(hash)) == 1
 }
 
-// compile prepares the permission's regular expressions.
-func (p *Permission) compile() error {
-	var err error
-	if p.configure, err = regexp.Compile(p.Configure); err != nil {
-		return fmt.Errorf("configure regex %q: %w", p.Configure, err)
-	}
-	if p.write, err = regexp.Compile(p.Write); err != nil {
-		return fmt.Errorf("write regex %q: %w", p.Write, err)
-	}
-	if p.read, err = regexp.Compile(p.Read); err != nil {
-		return fmt.Errorf("read regex %q: %w", p.Read, err)
-	}
-	return nil
-}
-
 // Access is a kind of permission check.
 type Access uint8
 
@@ -91,7 +70,7 @@ func (a Access) String() string {
 
 // allows reports whether the permission grants access to the named resource.
 // An empty regex grants nothing, as in RabbitMQ.
-func (p *Permission) allows(a Access, name string) bool {
+func (p *grant) allows(a Access, name string) bool {
 	var re *regexp.Regexp
 	var src string
 	switch a {
@@ -116,12 +95,12 @@ type Users struct {
 	gen   atomic.Uint64 // bumped on every change, so callers can cache answers
 	mu    sync.RWMutex
 	users map[string]*User
-	perms map[string]map[string]*Permission // user -> vhost -> permission
+	perms map[string]map[string]*grant // user -> vhost -> permission
 }
 
 // NewUsers returns an empty registry.
 func NewUsers() *Users {
-	return &Users{users: map[string]*User{}, perms: map[string]map[string]*Permission{}}
+	return &Users{users: map[string]*User{}, perms: map[string]map[string]*grant{}}
 }
 
 // Put adds or replaces a user.
@@ -185,7 +164,8 @@ func (u *Users) Authenticate(name, password string) (User, bool) {
 
 // SetPermission grants a user access to a vhost.
 func (u *Users) SetPermission(p Permission) error {
-	if err := p.compile(); err != nil {
+	configure, write, read, err := meta.CompilePermission(p)
+	if err != nil {
 		return err
 	}
 	u.mu.Lock()
@@ -193,11 +173,10 @@ func (u *Users) SetPermission(p Permission) error {
 	u.gen.Add(1)
 	m := u.perms[p.User]
 	if m == nil {
-		m = map[string]*Permission{}
+		m = map[string]*grant{}
 		u.perms[p.User] = m
 	}
-	c := p
-	m[p.Vhost] = &c
+	m[p.Vhost] = &grant{Permission: p, configure: configure, write: write, read: read}
 	return nil
 }
 
@@ -231,7 +210,7 @@ func (u *Users) Permission(user, vhost string) (Permission, bool) {
 	if !ok {
 		return Permission{}, false
 	}
-	return *p, true
+	return p.Permission, true
 }
 
 // Permissions returns every permission, sorted by user then vhost.
@@ -241,7 +220,7 @@ func (u *Users) Permissions() []Permission {
 	var out []Permission
 	for _, m := range u.perms {
 		for _, p := range m {
-			out = append(out, *p)
+			out = append(out, p.Permission)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

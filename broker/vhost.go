@@ -4,26 +4,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/broker/meta"
 	"github.com/warrenmq/warren/exchange"
 	"github.com/warrenmq/warren/queue"
 )
-
-// predeclared are the exchanges every vhost has.
-var predeclared = []struct {
-	name string
-	kind exchange.Kind
-}{
-	{"amq.direct", exchange.Direct},
-	{"amq.fanout", exchange.Fanout},
-	{"amq.topic", exchange.Topic},
-	{"amq.headers", exchange.Headers},
-	{"amq.match", exchange.Headers},
-}
 
 // Vhost is a virtual host: its exchanges and queues. Routing reads the
 // exchange map through an atomic pointer to an immutable copy and the
@@ -33,12 +21,12 @@ type Vhost struct {
 	name string
 	srv  *Server
 
-	mu        sync.Mutex // serialises declares, deletes and binds
+	mu        sync.Mutex // guards changes of the queue names (shared and exclusive); never held across I/O
 	exchanges atomic.Pointer[map[string]*exchange.Exchange]
 	queues    sync.Map // name -> *Queue; lock-free reads, O(1) declares and deletes
 	deleted   atomic.Bool
 	retired   Counters // message counters of closed connections
-	policies  atomic.Pointer[[]*Policy]
+	policies  atomic.Pointer[[]activePolicy]
 }
 
 // Queue is a queue as the broker sees it: the queue itself plus its owner
@@ -55,9 +43,10 @@ type Queue struct {
 
 func newVhost(srv *Server, name string) *Vhost {
 	v := &Vhost{name: name, srv: srv}
-	ex := map[string]*exchange.Exchange{"": exchange.New("", exchange.Direct, true, false, false, nil)}
-	for _, p := range predeclared {
-		ex[p.name] = exchange.New(p.name, p.kind, true, false, false, nil)
+	ex := map[string]*exchange.Exchange{}
+	for _, p := range meta.Predeclared {
+		kind, _ := exchange.ParseKind(p.Type)
+		ex[p.Name] = exchange.New(p.Name, kind, true, false, false, nil)
 	}
 	v.exchanges.Store(&ex)
 	return v
@@ -129,138 +118,38 @@ type ExchangeSpec struct {
 	Args                          amqp.Table
 }
 
-// DeclareExchange creates an exchange or checks that an existing one is equivalent.
+// DeclareExchange creates an exchange or checks that an existing one is
+// equivalent; passive only checks that it exists.
 func (v *Vhost) DeclareExchange(s ExchangeSpec, passive bool) (*exchange.Exchange, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if s.Name == "" {
-		return nil, amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
-	}
-	existing := v.Exchange(s.Name)
 	if passive {
-		if existing == nil {
-			return nil, v.notFoundExchange(s.Name)
+		if s.Name == "" {
+			return nil, amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
 		}
-		return existing, nil
+		if e := v.Exchange(s.Name); e != nil {
+			return e, nil
+		}
+		return nil, v.notFoundExchange(s.Name)
 	}
-	kind, ok := exchange.ParseKind(s.Kind)
-	if !ok {
-		return nil, amqp.Errorf(amqp.CommandInvalid, "unknown exchange type '%s'", s.Kind)
-	}
-	if strings.HasPrefix(s.Name, "amq.") && existing == nil {
-		return nil, amqp.Errorf(amqp.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", s.Name)
-	}
-	if existing != nil {
-		return existing, v.checkExchangeEquivalent(existing, s, kind)
-	}
-	if err := validateExchangeArgs(s.Args); err != nil {
+	err := v.srv.propose(meta.DeclareExchange{Exchange: meta.Exchange{Vhost: v.name, Name: s.Name, Type: s.Kind,
+		Durable: s.Durable, AutoDelete: s.AutoDelete, Internal: s.Internal, Args: s.Args}})
+	if err != nil {
 		return nil, err
 	}
-	e := exchange.New(s.Name, kind, s.Durable, s.AutoDelete, s.Internal, s.Args)
-	if s.Durable {
-		if err := v.srv.persistExchange(v, e); err != nil {
-			return nil, err
-		}
+	if e := v.Exchange(s.Name); e != nil {
+		return e, nil
 	}
-	v.setExchange(s.Name, e)
-	return e, nil
-}
-
-func validateExchangeArgs(args amqp.Table) error {
-	if ae, ok := args["alternate-exchange"]; ok {
-		if _, isStr := ae.(string); !isStr {
-			return amqp.Errorf(amqp.PreconditionFailed, "invalid arg 'alternate-exchange': expected a string")
-		}
-	}
-	return nil
-}
-
-func (v *Vhost) checkExchangeEquivalent(e *exchange.Exchange, s ExchangeSpec, kind exchange.Kind) error {
-	ineq := func(arg string, got, cur any) error {
-		return amqp.Errorf(amqp.PreconditionFailed,
-			"inequivalent arg '%s' for exchange '%s' in vhost '%s': received '%v' but current is '%v'",
-			arg, s.Name, v.name, got, cur)
-	}
-	switch {
-	case e.Kind != kind:
-		return ineq("type", kind, e.Kind)
-	case e.Durable != s.Durable:
-		return ineq("durable", s.Durable, e.Durable)
-	case e.AutoDelete != s.AutoDelete:
-		return ineq("auto_delete", s.AutoDelete, e.AutoDelete)
-	case e.Internal != s.Internal:
-		return ineq("internal", s.Internal, e.Internal)
-	}
-	if !exchange.EqualTables(e.Args, s.Args) {
-		return amqp.Errorf(amqp.PreconditionFailed,
-			"inequivalent arg 'arguments' for exchange '%s' in vhost '%s'", s.Name, v.name)
-	}
-	return nil
+	return nil, v.notFoundExchange(s.Name) // deleted again meanwhile
 }
 
 // DeleteExchange deletes an exchange; deleting a missing one succeeds.
 func (v *Vhost) DeleteExchange(name string, ifUnused bool) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if name == "" {
-		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
-	}
-	if strings.HasPrefix(name, "amq.") {
-		return amqp.Errorf(amqp.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", name)
-	}
-	e := v.Exchange(name)
-	if e == nil {
-		return nil
-	}
-	if ifUnused && (e.BindingCount() > 0 || v.hasBindingsTo(exchange.Destination{Name: name, IsExchange: true})) {
-		return amqp.Errorf(amqp.PreconditionFailed, "exchange '%s' in vhost '%s' in use", name, v.name)
-	}
-	v.removeExchangeLocked(e)
-	return nil
-}
-
-func (v *Vhost) hasBindingsTo(d exchange.Destination) bool {
-	for _, x := range v.Exchanges() {
-		for _, b := range x.Bindings() {
-			if b.Destination == d {
-				return true
-			}
+	if ifUnused {
+		// Bindings to exclusive queues are not metadata: check them here.
+		if e := v.Exchange(name); e != nil && e.BindingCount() > 0 {
+			return amqp.Errorf(amqp.PreconditionFailed, "exchange '%s' in vhost '%s' in use", name, v.name)
 		}
 	}
-	return false
-}
-
-// removeExchangeLocked deletes e with its bindings (as source and destination).
-func (v *Vhost) removeExchangeLocked(e *exchange.Exchange) {
-	for _, b := range e.Bindings() {
-		e.Unbind(b)
-		v.srv.unpersistBinding(v, b)
-	}
-	v.removeDestinationLocked(exchange.Destination{Name: e.Name, IsExchange: true})
-	v.setExchange(e.Name, nil)
-	if e.Durable {
-		v.srv.unpersistExchange(v, e.Name)
-	}
-}
-
-// removeDestinationLocked removes every binding to d and auto-deletes the
-// exchanges that lose their last binding.
-func (v *Vhost) removeDestinationLocked(d exchange.Destination) {
-	for _, x := range v.Exchanges() {
-		removed := x.RemoveDestination(d)
-		for _, b := range removed {
-			v.srv.unpersistBinding(v, b)
-		}
-		if len(removed) > 0 {
-			v.maybeAutoDeleteLocked(x)
-		}
-	}
-}
-
-func (v *Vhost) maybeAutoDeleteLocked(x *exchange.Exchange) {
-	if x.AutoDelete && x.BindingCount() == 0 && v.Exchange(x.Name) == x {
-		v.removeExchangeLocked(x)
-	}
+	return v.srv.propose(meta.DeleteExchange{Vhost: v.name, Name: name, IfUnused: ifUnused})
 }
 
 // QueueSpec is what queue.declare asks for.
@@ -273,12 +162,18 @@ type QueueSpec struct {
 	ServerNamed bool
 }
 
-// DeclareQueue creates a queue or checks an existing one. owner is the
-// declaring connection (for exclusive queues). It returns the queue and
-// whether it was created.
-func (v *Vhost) DeclareQueue(s QueueSpec, passive bool, owner *conn) (*Queue, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+// DeclareQueue creates a shared queue or checks an existing one; passive
+// only checks that it exists. Exclusive queues are declared on a
+// connection (queue.declare), not here.
+func (v *Vhost) DeclareQueue(s QueueSpec, passive bool) (*Queue, error) {
+	if s.Exclusive {
+		return nil, amqp.Errorf(amqp.PreconditionFailed, "exclusive queues are declared on a connection")
+	}
+	return v.declareQueue(s, passive, nil)
+}
+
+// declareQueue declares a queue for owner (nil: the management API).
+func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (*Queue, error) {
 	existing := v.Queue(s.Name)
 	if existing != nil && existing.owner != nil && existing.owner != owner {
 		return nil, v.lockedQueue(s.Name)
@@ -290,34 +185,19 @@ func (v *Vhost) DeclareQueue(s QueueSpec, passive bool, owner *conn) (*Queue, er
 		existing.Touch()
 		return existing, nil
 	}
-	if existing != nil {
-		if err := v.checkQueueEquivalent(existing, s); err != nil {
-			return nil, err
-		}
-		existing.Touch()
-		return existing, nil
+	if s.Exclusive || (existing != nil && existing.owner != nil) {
+		return v.declareExclusive(s, owner)
 	}
-	if strings.HasPrefix(s.Name, "amq.") && !s.ServerNamed {
-		return nil, amqp.Errorf(amqp.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", s.Name)
-	}
-	cfg, err := queue.ParseArguments(v.name, s.Name, s.Args)
+	err := v.srv.propose(meta.DeclareQueue{Queue: meta.Queue{Vhost: v.name, Name: s.Name, Durable: s.Durable,
+		AutoDelete: s.AutoDelete, Args: s.Args}, ServerNamed: s.ServerNamed})
 	if err != nil {
 		return nil, err
 	}
-	cfg.Name, cfg.Durable, cfg.Exclusive, cfg.AutoDelete, cfg.Args = s.Name, s.Durable, s.Exclusive, s.AutoDelete, s.Args
-	q := v.newQueue(cfg)
-	if s.Exclusive {
-		q.owner = owner
+	q := v.Queue(s.Name)
+	if q == nil {
+		return nil, v.notFoundQueue(s.Name) // deleted again meanwhile
 	}
-	if cfg.Durable && !cfg.Exclusive {
-		if err := v.srv.persistQueue(v, q); err != nil {
-			return nil, err
-		}
-	}
-	v.setQueue(s.Name, q)
-	if owner != nil && s.Exclusive {
-		owner.addExclusive(q)
-	}
+	q.Touch()
 	return q, nil
 }
 
@@ -339,204 +219,78 @@ func (v *Vhost) newQueue(cfg queue.Config) *Queue {
 	return q
 }
 
-func (v *Vhost) lockedQueue(name string) *amqp.Error {
-	return amqp.Errorf(amqp.ResourceLocked,
-		"cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
-		name, v.name)
+func (v *Vhost) lockedQueue(name string) error { return meta.LockedQueue(v.name, name) }
+
+// record returns the queue as a metadata record (for the checks of a
+// redeclare).
+func (q *Queue) record() meta.Queue {
+	cfg := q.Config()
+	return meta.Queue{Vhost: q.vhost.name, Name: cfg.Name, Durable: cfg.Durable, AutoDelete: cfg.AutoDelete, Args: cfg.Args}
 }
 
-func (v *Vhost) checkQueueEquivalent(q *Queue, s QueueSpec) error {
-	cur := q.Config()
-	ineq := func(arg string, got, have any) error {
-		return amqp.Errorf(amqp.PreconditionFailed,
-			"inequivalent arg '%s' for queue '%s' in vhost '%s': received '%v' but current is '%v'",
-			arg, s.Name, v.name, got, have)
-	}
-	switch {
-	case cur.Durable != s.Durable:
-		return ineq("durable", s.Durable, cur.Durable)
-	case cur.Exclusive != s.Exclusive:
-		return v.lockedQueue(s.Name)
-	case cur.AutoDelete != s.AutoDelete:
-		return ineq("auto_delete", s.AutoDelete, cur.AutoDelete)
-	}
-	for _, k := range equivalenceArgs {
-		a, aok := s.Args[k]
-		b, bok := cur.Args[k]
-		if aok != bok || (aok && !exchange.EqualTables(amqp.Table{k: normaliseInt(a)}, amqp.Table{k: normaliseInt(b)})) {
-			return amqp.Errorf(amqp.PreconditionFailed,
-				"inequivalent arg '%s' for queue '%s' in vhost '%s': received %s but current is %s",
-				k, s.Name, v.name, describeArg(a, aok), describeArg(b, bok))
-		}
-	}
-	return nil
-}
-
-// equivalenceArgs are the queue arguments RabbitMQ compares on redeclare.
-var equivalenceArgs = []string{
-	"x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes", "x-overflow",
-	"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-priority",
-	"x-single-active-consumer", "x-queue-type", "x-queue-mode",
-}
-
-func normaliseInt(v any) any {
-	switch n := v.(type) {
-	case int8:
-		return int64(n)
-	case uint8:
-		return int64(n)
-	case int16:
-		return int64(n)
-	case uint16:
-		return int64(n)
-	case int32:
-		return int64(n)
-	case uint32:
-		return int64(n)
-	case int:
-		return int64(n)
-	}
-	return v
-}
-
-func describeArg(v any, ok bool) string {
-	if !ok {
-		return "none"
-	}
-	return fmt.Sprintf("the value '%v' of type '%s'", v, argTypeName(v))
-}
-
-func argTypeName(v any) string {
-	switch v.(type) {
-	case string, []byte:
-		return "longstr"
-	case bool:
-		return "bool"
-	case int8, uint8, int16, uint16, int32, uint32, int64, int:
-		return "signedint"
-	case float32, float64:
-		return "double"
-	case amqp.Table:
-		return "table"
-	case []any:
-		return "array"
-	}
-	return "void"
-}
-
-// DeleteQueue deletes a queue, returning how many messages it held.
+// DeleteQueue deletes a shared queue, returning how many messages it held.
 // Deleting a missing queue succeeds with 0.
-func (v *Vhost) DeleteQueue(name string, ifUnused, ifEmpty bool, by *conn) (int, error) {
-	v.mu.Lock()
+func (v *Vhost) DeleteQueue(name string, ifUnused, ifEmpty bool) (int, error) {
+	return v.deleteQueue(name, ifUnused, ifEmpty, nil)
+}
+
+// deleteQueue deletes a queue for a connection (by; nil: the management
+// API, which may delete any).
+func (v *Vhost) deleteQueue(name string, ifUnused, ifEmpty bool, by *conn) (int, error) {
 	q := v.Queue(name)
 	if q == nil {
-		v.mu.Unlock()
 		return 0, nil
 	}
 	if q.owner != nil && by != nil && q.owner != by {
-		v.mu.Unlock()
 		return 0, v.lockedQueue(name)
 	}
 	ready, _, consumers := q.Counts()
 	if ifUnused && consumers > 0 {
-		v.mu.Unlock()
 		return 0, amqp.Errorf(amqp.PreconditionFailed, "queue '%s' in vhost '%s' in use", name, v.name)
 	}
 	if ifEmpty && ready > 0 {
-		v.mu.Unlock()
 		return 0, amqp.Errorf(amqp.PreconditionFailed, "queue '%s' in vhost '%s' not empty", name, v.name)
 	}
-	n := v.removeQueueLocked(q)
-	v.mu.Unlock()
-	return n, nil
+	if q.owner != nil {
+		return v.dropExclusive(q), nil
+	}
+	if err := v.srv.propose(meta.DeleteQueue{Vhost: v.name, Name: name}); err != nil {
+		return 0, err
+	}
+	return ready, nil
 }
 
-// removeQueueLocked deletes q with its bindings and messages and cancels its consumers.
-func (v *Vhost) removeQueueLocked(q *Queue) int {
-	v.setQueue(q.Name(), nil)
-	v.removeDestinationLocked(exchange.Destination{Name: q.Name()})
-	consumers, n := q.Delete()
-	if q.Config().Durable {
-		v.srv.unpersistQueue(v, q)
+// autoDeleteQueue removes q (auto-delete after its last consumer, or
+// expired) if it is still this vhost's queue of that name. It runs from
+// the queue's hooks, after the queue's lock is released, on the goroutine
+// that removed the last consumer or on the queue's timer.
+func (v *Vhost) autoDeleteQueue(q *Queue) {
+	if v.Queue(q.Name()) != q {
+		return
 	}
 	if q.owner != nil {
-		q.owner.removeExclusive(q)
+		v.dropExclusive(q)
+		return
 	}
-	for _, c := range consumers {
-		if bc, ok := c.(*consumer); ok {
-			bc.queueDeleted()
-		}
-	}
-	return n
-}
-
-// autoDeleteQueue removes q if it is still this vhost's queue of that name.
-func (v *Vhost) autoDeleteQueue(q *Queue) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.Queue(q.Name()) == q {
-		v.removeQueueLocked(q)
+	if err := v.srv.propose(meta.DeleteQueue{Vhost: v.name, Name: q.Name()}); err != nil {
+		v.srv.log.Error("auto-deleting a queue failed", "vhost", v.name, "queue", q.Name(), "err", err)
 	}
 }
 
 // Bind adds a binding from source to a queue or exchange.
 func (v *Vhost) Bind(b exchange.Binding) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	src, err := v.bindingEnds(b)
-	if err != nil {
-		return err
+	if q := v.Queue(b.Destination.Name); q != nil && !b.Destination.IsExchange && q.owner != nil {
+		return v.bindExclusive(b)
 	}
-	if src.Bind(b) && v.bindingDurable(src, b) {
-		return v.srv.persistBinding(v, b)
-	}
-	return nil
+	return v.srv.propose(meta.Bind{Binding: meta.Binding{Vhost: v.name, Binding: b}})
 }
 
 // Unbind removes a binding; removing a missing one succeeds.
 func (v *Vhost) Unbind(b exchange.Binding) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	src, err := v.bindingEnds(b)
-	if err != nil {
-		return err
+	if q := v.Queue(b.Destination.Name); q != nil && !b.Destination.IsExchange && q.owner != nil {
+		return v.unbindExclusive(b)
 	}
-	if src.Unbind(b) {
-		v.srv.unpersistBinding(v, b)
-		v.maybeAutoDeleteLocked(src)
-	}
-	return nil
-}
-
-// bindingEnds checks that both ends of a binding exist and returns the source.
-func (v *Vhost) bindingEnds(b exchange.Binding) (*exchange.Exchange, error) {
-	if b.Source == "" || (b.Destination.IsExchange && b.Destination.Name == "") {
-		return nil, amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
-	}
-	src := v.Exchange(b.Source)
-	if src == nil {
-		return nil, v.notFoundExchange(b.Source)
-	}
-	if b.Destination.IsExchange {
-		if v.Exchange(b.Destination.Name) == nil {
-			return nil, v.notFoundExchange(b.Destination.Name)
-		}
-	} else if v.Queue(b.Destination.Name) == nil {
-		return nil, v.notFoundQueue(b.Destination.Name)
-	}
-	return src, nil
-}
-
-func (v *Vhost) bindingDurable(src *exchange.Exchange, b exchange.Binding) bool {
-	if !src.Durable {
-		return false
-	}
-	if b.Destination.IsExchange {
-		d := v.Exchange(b.Destination.Name)
-		return d != nil && d.Durable
-	}
-	q := v.Queue(b.Destination.Name)
-	return q != nil && q.isDurable()
+	return v.srv.propose(meta.Unbind{Binding: meta.Binding{Vhost: v.name, Binding: b}})
 }
 
 // serverName returns a fresh server-generated name with a prefix, like amq.gen-….
@@ -548,22 +302,3 @@ func serverName(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// bindingRecord is a binding as persisted.
-type bindingRecord struct {
-	Vhost           string `json:"vhost"`
-	Source          string `json:"source"`
-	Destination     string `json:"destination"`
-	DestinationType string `json:"destination_type"`
-	RoutingKey      string `json:"routing_key"`
-	Arguments       []byte `json:"arguments"`
-}
-
-// bindingKey identifies a binding in the store; the encoded table sorts its keys, so equal arguments give equal keys.
-func bindingKey(vhost string, b exchange.Binding) string {
-	args := encodeArgs(b.Args)
-	dt := "q"
-	if b.Destination.IsExchange {
-		dt = "e"
-	}
-	return strings.Join([]string{vhost, b.Source, dt, b.Destination.Name, b.Key, string(args)}, "\x00")
-}

@@ -212,16 +212,10 @@ func (a *API) putVhost(w http.ResponseWriter, r *http.Request, u *user) {
 		writeError(w, badRequest("vhost name must not be empty"))
 		return
 	}
-	existed := a.srv.Vhost(name) != nil
-	if _, err := a.srv.AddVhost(name); err != nil {
+	existed, err := a.srv.AddVhostFor(name, u.Name)
+	if err != nil {
 		writeError(w, err)
 		return
-	}
-	if !existed {
-		if err := a.srv.SetPermission(broker.Permission{User: u.Name, Vhost: name, Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
-			writeError(w, err)
-			return
-		}
 	}
 	created(w, existed)
 }
@@ -314,7 +308,12 @@ func (a *API) putPermission(w http.ResponseWriter, r *http.Request, _ *user) {
 }
 
 func (a *API) deletePermission(w http.ResponseWriter, r *http.Request, _ *user) {
-	if !a.srv.ClearPermission(pathVar(r, "user"), pathVar(r, "vhost")) {
+	ok, err := a.srv.ClearPermission(pathVar(r, "user"), pathVar(r, "vhost"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !ok {
 		writeError(w, notFound())
 		return
 	}

@@ -566,7 +566,7 @@ func TestTenThousandQueues(t *testing.T) {
 	f := newFixture(t)
 	v := f.b.Server.Vhost("/")
 	for i := range 10000 {
-		if _, err := v.DeclareQueue(broker.QueueSpec{Name: fmt.Sprintf("q%05d", i)}, false, nil); err != nil {
+		if _, err := v.DeclareQueue(broker.QueueSpec{Name: fmt.Sprintf("q%05d", i)}, false); err != nil {
 			t.Fatal(err)
 		}
 	}

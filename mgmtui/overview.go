@@ -183,7 +183,7 @@ func (a *API) aliveness(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	const name = "aliveness-test"
-	if _, err := v.DeclareQueue(broker.QueueSpec{Name: name, Durable: false}, false, nil); err != nil {
+	if _, err := v.DeclareQueue(broker.QueueSpec{Name: name, Durable: false}, false); err != nil {
 		writeError(w, err)
 		return
 	}

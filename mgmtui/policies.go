@@ -125,7 +125,12 @@ func (a *API) deletePolicy(w http.ResponseWriter, r *http.Request, u *user) {
 		writeError(w, aerr)
 		return
 	}
-	if !v.DeletePolicy(pathVar(r, "name")) {
+	ok, err := v.DeletePolicy(pathVar(r, "name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !ok {
 		writeError(w, notFound())
 		return
 	}

@@ -155,7 +155,7 @@ func (a *API) putQueue(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	existed := v.Queue(name) != nil
-	if _, err := v.DeclareQueue(broker.QueueSpec{Name: name, Durable: durable, AutoDelete: autoDelete, Args: args}, false, nil); err != nil {
+	if _, err := v.DeclareQueue(broker.QueueSpec{Name: name, Durable: durable, AutoDelete: autoDelete, Args: args}, false); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -177,7 +177,7 @@ func (a *API) deleteQueue(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	qs := r.URL.Query()
-	if _, err := v.DeleteQueue(q.Name(), qs.Get("if-unused") == "true", qs.Get("if-empty") == "true", nil); err != nil {
+	if _, err := v.DeleteQueue(q.Name(), qs.Get("if-unused") == "true", qs.Get("if-empty") == "true"); err != nil {
 		writeError(w, err)
 		return
 	}

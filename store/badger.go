@@ -392,6 +392,22 @@ func (b *Badger) DeleteMeta(kind, key string) error {
 	return <-ch
 }
 
+// DeleteMetaKeys removes metadata records of kind durably, as one
+// submission to the committer (a large one may span commits).
+func (b *Badger) DeleteMetaKeys(kind string, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ops := make([]op, len(keys))
+	for i, k := range keys {
+		ops[i] = op{key: metaKey(kind, k)}
+	}
+	ch := make(chan error, 1)
+	ops[len(ops)-1].done = func(err error) { ch <- err }
+	b.submit(ops...)
+	return <-ch
+}
+
 // ListMeta calls fn for every record of kind in key order.
 func (b *Badger) ListMeta(kind string, fn func(key string, value []byte) error) error {
 	prefix := metaKey(kind, "")

@@ -61,6 +61,16 @@ func (m *Memory) DeleteMeta(kind, key string) error {
 	return nil
 }
 
+// DeleteMetaKeys removes metadata records of kind.
+func (m *Memory) DeleteMetaKeys(kind string, keys []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range keys {
+		delete(m.meta, kind+"\x00"+k)
+	}
+	return nil
+}
+
 // ListMeta calls fn for every record of kind in key order.
 func (m *Memory) ListMeta(kind string, fn func(key string, value []byte) error) error {
 	m.mu.Lock()

@@ -9,6 +9,9 @@ type Store interface {
 	// "user", "queue", ...); they are durable when they return.
 	PutMeta(kind, key string, value []byte) error
 	DeleteMeta(kind, key string) error
+	// DeleteMetaKeys removes many records of kind; durable when it
+	// returns. Records of a large call may go in more than one commit.
+	DeleteMetaKeys(kind string, keys []string) error
 	// ListMeta calls fn for every record of kind, in key order.
 	ListMeta(kind string, fn func(key string, value []byte) error) error
 

@@ -1,0 +1,779 @@
+package meta
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/exchange"
+	"github.com/warrenmq/warren/queue"
+)
+
+// Predeclared are the exchanges every vhost has: the default exchange ""
+// and the amq.* ones. They come with their vhost and are not records.
+var Predeclared = []Exchange{
+	{Name: "", Type: "direct", Durable: true},
+	{Name: "amq.direct", Type: "direct", Durable: true},
+	{Name: "amq.fanout", Type: "fanout", Durable: true},
+	{Name: "amq.topic", Type: "topic", Durable: true},
+	{Name: "amq.headers", Type: "headers", Durable: true},
+	{Name: "amq.match", Type: "headers", Durable: true},
+}
+
+// IsPredeclared reports whether name is one of the predeclared exchanges.
+func IsPredeclared(name string) bool {
+	for _, p := range Predeclared {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// State is the metadata. It is not safe for concurrent use: a Log owns it.
+// Records in it are never modified in place (a change replaces them), so a
+// record read from it may be kept.
+type State struct {
+	vhosts map[string]*vhostState
+	users  map[string]*User
+	perms  map[string]map[string]*Permission // user -> vhost -> permission
+}
+
+// vhostState is one vhost's part of the state. Bindings are indexed by
+// source and by destination so that cascades cost what they remove.
+type vhostState struct {
+	rec       *Vhost
+	exchanges map[string]*Exchange
+	queues    map[string]*Queue
+	policies  map[string]*Policy
+	bindings  map[string]*Binding                              // by Key
+	bySource  map[string]map[string]*Binding                   // source -> key -> binding
+	byDest    map[exchange.Destination]map[string]*Binding // destination -> key -> binding
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{vhosts: map[string]*vhostState{}, users: map[string]*User{}, perms: map[string]map[string]*Permission{}}
+}
+
+// Change is one record put or deleted by an op.
+type Change struct {
+	// Delete is set for a delete; Record is then the record removed.
+	Delete bool
+	Record Record
+	// Durable changes survive a restart: the store keeps them.
+	Durable bool
+	// prev is what a put replaced (nil: nothing), for Undo.
+	prev Record
+}
+
+// changes collects what an apply does.
+type changes []Change
+
+// maxNameLen bounds names and routing keys (an AMQP short string).
+const maxNameLen = 255
+
+// Check reports whether op can be applied to s, with the error RabbitMQ
+// gives when it cannot. It does not change s.
+func (s *State) Check(op Op) error {
+	switch o := op.(type) {
+	case AddVhost:
+		return checkName("vhost", o.Name)
+	case DeleteVhost:
+		if s.vhosts[o.Name] == nil {
+			return noVhost(o.Name)
+		}
+	case PutUser:
+		return checkName("user", o.User.Name)
+	case DeleteUser:
+		if s.users[o.Name] == nil {
+			return amqp.Errorf(amqp.NotFound, "no user '%s'", o.Name)
+		}
+	case SetPermission:
+		p := o.Permission
+		if s.users[p.User] == nil {
+			return amqp.Errorf(amqp.NotFound, "no user '%s'", p.User)
+		}
+		if s.vhosts[p.Vhost] == nil {
+			return noVhost(p.Vhost)
+		}
+		if _, _, _, err := CompilePermission(p); err != nil {
+			return amqp.Errorf(amqp.PreconditionFailed, "invalid permission: %v", err)
+		}
+	case ClearPermission:
+		if s.perms[o.User][o.Vhost] == nil {
+			return amqp.Errorf(amqp.NotFound, "no permission of user '%s' on vhost '%s'", o.User, o.Vhost)
+		}
+	case PutPolicy:
+		if s.vhosts[o.Policy.Vhost] == nil {
+			return noVhost(o.Policy.Vhost)
+		}
+		p := o.Policy
+		if err := p.Validate(); err != nil {
+			return amqp.Errorf(amqp.PreconditionFailed, "Validation failed: %v", err)
+		}
+	case DeletePolicy:
+		v := s.vhosts[o.Vhost]
+		if v == nil {
+			return noVhost(o.Vhost)
+		}
+		if v.policies[o.Name] == nil {
+			return amqp.Errorf(amqp.NotFound, "no policy '%s' in vhost '%s'", o.Name, o.Vhost)
+		}
+	case DeclareExchange:
+		return s.checkDeclareExchange(o.Exchange)
+	case DeleteExchange:
+		return s.checkDeleteExchange(o)
+	case DeclareQueue:
+		v := s.vhosts[o.Queue.Vhost]
+		if v == nil {
+			return noVhost(o.Queue.Vhost)
+		}
+		if cur := v.queues[o.Queue.Name]; cur != nil {
+			return CheckQueueEquivalent(*cur, false, o.Queue, false)
+		}
+		return CheckNewQueue(o.Queue, o.ServerNamed)
+	case DeleteQueue:
+		if s.vhosts[o.Vhost] == nil {
+			return noVhost(o.Vhost)
+		}
+	case Bind:
+		return s.checkBinding(o.Binding)
+	case Unbind:
+		return s.checkBinding(o.Binding)
+	case Batch:
+		c := s.Clone()
+		for _, sub := range o.Ops {
+			if _, ok := sub.(Batch); ok {
+				return fmt.Errorf("a batch may not contain a batch")
+			}
+			if err := c.Check(sub); err != nil {
+				return fmt.Errorf("%s: %w", sub, err)
+			}
+			c.Apply(sub)
+		}
+	default:
+		return fmt.Errorf("unknown metadata operation %T", op)
+	}
+	return nil
+}
+
+func noVhost(name string) error {
+	return amqp.Errorf(amqp.NotFound, "no vhost '%s'", name)
+}
+
+func checkName(what, name string) error {
+	if name == "" {
+		return amqp.Errorf(amqp.PreconditionFailed, "%s name must not be empty", what)
+	}
+	if len(name) > maxNameLen {
+		return amqp.Errorf(amqp.PreconditionFailed, "%s name is longer than %d bytes", what, maxNameLen)
+	}
+	return nil
+}
+
+func (s *State) checkDeclareExchange(e Exchange) error {
+	v := s.vhosts[e.Vhost]
+	if v == nil {
+		return noVhost(e.Vhost)
+	}
+	if e.Name == "" {
+		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
+	}
+	if len(e.Name) > maxNameLen {
+		return amqp.Errorf(amqp.PreconditionFailed, "exchange name is longer than %d bytes", maxNameLen)
+	}
+	existing := v.exchanges[e.Name]
+	if _, ok := exchange.ParseKind(e.Type); !ok {
+		return amqp.Errorf(amqp.CommandInvalid, "unknown exchange type '%s'", e.Type)
+	}
+	if existing == nil && strings.HasPrefix(e.Name, "amq.") {
+		return amqp.Errorf(amqp.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", e.Name)
+	}
+	if existing != nil {
+		return checkExchangeEquivalent(*existing, e)
+	}
+	if ae, ok := e.Args["alternate-exchange"]; ok {
+		if _, isStr := ae.(string); !isStr {
+			return amqp.Errorf(amqp.PreconditionFailed, "invalid arg 'alternate-exchange': expected a string")
+		}
+	}
+	return nil
+}
+
+func checkExchangeEquivalent(cur, e Exchange) error {
+	ineq := func(arg string, got, have any) error {
+		return amqp.Errorf(amqp.PreconditionFailed,
+			"inequivalent arg '%s' for exchange '%s' in vhost '%s': received '%v' but current is '%v'",
+			arg, e.Name, e.Vhost, got, have)
+	}
+	switch {
+	case cur.Type != e.Type:
+		return ineq("type", e.Type, cur.Type)
+	case cur.Durable != e.Durable:
+		return ineq("durable", e.Durable, cur.Durable)
+	case cur.AutoDelete != e.AutoDelete:
+		return ineq("auto_delete", e.AutoDelete, cur.AutoDelete)
+	case cur.Internal != e.Internal:
+		return ineq("internal", e.Internal, cur.Internal)
+	}
+	if !exchange.EqualTables(cur.Args, e.Args) {
+		return amqp.Errorf(amqp.PreconditionFailed,
+			"inequivalent arg 'arguments' for exchange '%s' in vhost '%s'", e.Name, e.Vhost)
+	}
+	return nil
+}
+
+func (s *State) checkDeleteExchange(o DeleteExchange) error {
+	v := s.vhosts[o.Vhost]
+	if v == nil {
+		return noVhost(o.Vhost)
+	}
+	if o.Name == "" {
+		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
+	}
+	if strings.HasPrefix(o.Name, "amq.") {
+		return amqp.Errorf(amqp.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", o.Name)
+	}
+	if v.exchanges[o.Name] == nil {
+		return nil
+	}
+	if o.IfUnused && (len(v.bySource[o.Name]) > 0 || len(v.byDest[exchange.Destination{Name: o.Name, IsExchange: true}]) > 0) {
+		return amqp.Errorf(amqp.PreconditionFailed, "exchange '%s' in vhost '%s' in use", o.Name, o.Vhost)
+	}
+	return nil
+}
+
+// LockedQueue is RabbitMQ's 405 RESOURCE_LOCKED for an exclusive queue of
+// another connection.
+func LockedQueue(vhost, name string) error {
+	return amqp.Errorf(amqp.ResourceLocked,
+		"cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
+		name, vhost)
+}
+
+// CheckNewQueue checks a queue that does not exist yet: its name and its
+// arguments. Exclusive queues, which are not metadata, are checked with it
+// too.
+func CheckNewQueue(q Queue, serverNamed bool) error {
+	if len(q.Name) > maxNameLen {
+		return amqp.Errorf(amqp.PreconditionFailed, "queue name is longer than %d bytes", maxNameLen)
+	}
+	if strings.HasPrefix(q.Name, "amq.") && !serverNamed {
+		return amqp.Errorf(amqp.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", q.Name)
+	}
+	_, err := queue.ParseArguments(q.Vhost, q.Name, q.Args)
+	return err
+}
+
+// equivalenceArgs are the queue arguments RabbitMQ compares on redeclare.
+var equivalenceArgs = []string{
+	"x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes", "x-overflow",
+	"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-priority",
+	"x-single-active-consumer", "x-queue-type", "x-queue-mode",
+}
+
+// CheckQueueEquivalent checks a redeclare of an existing queue (cur, which
+// is exclusive or not) as want, with RabbitMQ's errors.
+func CheckQueueEquivalent(cur Queue, curExclusive bool, want Queue, wantExclusive bool) error {
+	ineq := func(arg string, got, have any) error {
+		return amqp.Errorf(amqp.PreconditionFailed,
+			"inequivalent arg '%s' for queue '%s' in vhost '%s': received '%v' but current is '%v'",
+			arg, want.Name, want.Vhost, got, have)
+	}
+	switch {
+	case cur.Durable != want.Durable:
+		return ineq("durable", want.Durable, cur.Durable)
+	case curExclusive != wantExclusive:
+		return LockedQueue(want.Vhost, want.Name)
+	case cur.AutoDelete != want.AutoDelete:
+		return ineq("auto_delete", want.AutoDelete, cur.AutoDelete)
+	}
+	for _, k := range equivalenceArgs {
+		a, aok := want.Args[k]
+		b, bok := cur.Args[k]
+		if aok != bok || (aok && !exchange.EqualTables(amqp.Table{k: normaliseInt(a)}, amqp.Table{k: normaliseInt(b)})) {
+			return amqp.Errorf(amqp.PreconditionFailed,
+				"inequivalent arg '%s' for queue '%s' in vhost '%s': received %s but current is %s",
+				k, want.Name, want.Vhost, describeArg(a, aok), describeArg(b, bok))
+		}
+	}
+	return nil
+}
+
+func normaliseInt(v any) any {
+	switch n := v.(type) {
+	case int8:
+		return int64(n)
+	case uint8:
+		return int64(n)
+	case int16:
+		return int64(n)
+	case uint16:
+		return int64(n)
+	case int32:
+		return int64(n)
+	case uint32:
+		return int64(n)
+	case int:
+		return int64(n)
+	}
+	return v
+}
+
+func describeArg(v any, ok bool) string {
+	if !ok {
+		return "none"
+	}
+	return fmt.Sprintf("the value '%v' of type '%s'", v, argTypeName(v))
+}
+
+func argTypeName(v any) string {
+	switch v.(type) {
+	case string, []byte:
+		return "longstr"
+	case bool:
+		return "bool"
+	case int8, uint8, int16, uint16, int32, uint32, int64, int:
+		return "signedint"
+	case float32, float64:
+		return "double"
+	case amqp.Table:
+		return "table"
+	case []any:
+		return "array"
+	}
+	return "void"
+}
+
+func (s *State) checkBinding(b Binding) error {
+	v := s.vhosts[b.Vhost]
+	if v == nil {
+		return noVhost(b.Vhost)
+	}
+	return CheckBindingEnds(b,
+		func(name string) bool { return v.exchanges[name] != nil },
+		func(name string) bool { return v.queues[name] != nil })
+}
+
+// CheckBindingEnds checks that both ends of a binding exist, through the
+// lookups given (so that a binding to an exclusive queue, which is not
+// metadata, is checked the same way).
+func CheckBindingEnds(b Binding, hasExchange, hasQueue func(string) bool) error {
+	if b.Source == "" || (b.Destination.IsExchange && b.Destination.Name == "") {
+		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
+	}
+	if len(b.Key) > maxNameLen {
+		return amqp.Errorf(amqp.PreconditionFailed, "routing key is longer than %d bytes", maxNameLen)
+	}
+	if !hasExchange(b.Source) {
+		return amqp.Errorf(amqp.NotFound, "no exchange '%s' in vhost '%s'", b.Source, b.Vhost)
+	}
+	if b.Destination.IsExchange {
+		if !hasExchange(b.Destination.Name) {
+			return amqp.Errorf(amqp.NotFound, "no exchange '%s' in vhost '%s'", b.Destination.Name, b.Vhost)
+		}
+	} else if !hasQueue(b.Destination.Name) {
+		return amqp.Errorf(amqp.NotFound, "no queue '%s' in vhost '%s'", b.Destination.Name, b.Vhost)
+	}
+	return nil
+}
+
+// Apply performs a checked op and returns the changes it made, in order.
+// It is deterministic: the same op on the same state makes the same
+// changes. An op that fails Check must not be applied.
+func (s *State) Apply(op Op) []Change {
+	var c changes
+	s.apply(op, &c)
+	return c
+}
+
+func (s *State) apply(op Op, c *changes) {
+	switch o := op.(type) {
+	case AddVhost:
+		if s.vhosts[o.Name] == nil {
+			s.put(&Vhost{Name: o.Name}, true, c)
+		}
+	case DeleteVhost:
+		s.deleteVhost(o.Name, c)
+	case PutUser:
+		u := o.User
+		u.Tags = append([]string(nil), u.Tags...)
+		s.put(&u, true, c)
+	case DeleteUser:
+		for _, vh := range sortedKeys(s.perms[o.Name]) {
+			s.del(s.perms[o.Name][vh], true, c)
+		}
+		s.del(s.users[o.Name], true, c)
+	case SetPermission:
+		p := o.Permission
+		s.put(&p, true, c)
+	case ClearPermission:
+		s.del(s.perms[o.User][o.Vhost], true, c)
+	case PutPolicy:
+		p := o.Policy
+		_ = p.Validate() // checked: this only sets the default apply-to
+		s.put(&p, true, c)
+	case DeletePolicy:
+		s.del(s.vhosts[o.Vhost].policies[o.Name], true, c)
+	case DeclareExchange:
+		v := s.vhosts[o.Exchange.Vhost]
+		if v.exchanges[o.Exchange.Name] == nil {
+			e := o.Exchange
+			s.put(&e, e.Durable, c)
+		}
+	case DeleteExchange:
+		v := s.vhosts[o.Vhost]
+		if e := v.exchanges[o.Name]; e != nil {
+			s.deleteExchange(v, e, c)
+		}
+	case DeclareQueue:
+		v := s.vhosts[o.Queue.Vhost]
+		if v.queues[o.Queue.Name] == nil {
+			q := o.Queue
+			s.put(&q, q.Durable, c)
+		}
+	case DeleteQueue:
+		v := s.vhosts[o.Vhost]
+		if q := v.queues[o.Name]; q != nil {
+			s.deleteDestination(v, exchange.Destination{Name: q.Name}, c)
+			s.del(q, q.Durable, c)
+		}
+	case Bind:
+		b := o.Binding
+		v := s.vhosts[b.Vhost]
+		if v.bindings[b.ID()] == nil {
+			s.put(&b, v.bindingDurable(&b), c)
+		}
+	case Unbind:
+		v := s.vhosts[o.Binding.Vhost]
+		if b := v.bindings[o.Binding.ID()]; b != nil {
+			s.del(b, v.bindingDurable(b), c)
+			s.maybeAutoDelete(v, b.Source, c)
+		}
+	case Batch:
+		for _, sub := range o.Ops {
+			s.apply(sub, c)
+		}
+	}
+}
+
+// bindingDurable reports whether a binding survives a restart: both its
+// ends do.
+func (v *vhostState) bindingDurable(b *Binding) bool {
+	src := v.exchanges[b.Source]
+	if src == nil || !src.Durable {
+		return false
+	}
+	if b.Destination.IsExchange {
+		d := v.exchanges[b.Destination.Name]
+		return d != nil && d.Durable
+	}
+	q := v.queues[b.Destination.Name]
+	return q != nil && q.Durable
+}
+
+// deleteExchange removes e with the bindings from and to it.
+func (s *State) deleteExchange(v *vhostState, e *Exchange, c *changes) {
+	for _, k := range sortedKeys(v.bySource[e.Name]) {
+		b := v.bySource[e.Name][k]
+		s.del(b, v.bindingDurable(b), c)
+	}
+	s.deleteDestination(v, exchange.Destination{Name: e.Name, IsExchange: true}, c)
+	s.del(e, e.Durable, c)
+}
+
+// deleteDestination removes every binding to d and auto-deletes the
+// sources that lose their last binding.
+func (s *State) deleteDestination(v *vhostState, d exchange.Destination, c *changes) {
+	bs := v.byDest[d]
+	var sources []string
+	for _, k := range sortedKeys(bs) {
+		b := bs[k]
+		s.del(b, v.bindingDurable(b), c)
+		sources = append(sources, b.Source)
+	}
+	for _, src := range sources {
+		s.maybeAutoDelete(v, src, c)
+	}
+}
+
+// maybeAutoDelete deletes an auto-delete exchange without bindings.
+func (s *State) maybeAutoDelete(v *vhostState, name string, c *changes) {
+	e := v.exchanges[name]
+	if e != nil && e.AutoDelete && len(v.bySource[name]) == 0 {
+		s.deleteExchange(v, e, c)
+	}
+}
+
+func (s *State) deleteVhost(name string, c *changes) {
+	v := s.vhosts[name]
+	for _, k := range sortedKeys(v.bindings) {
+		b := v.bindings[k]
+		s.del(b, v.bindingDurable(b), c)
+	}
+	for _, k := range sortedKeys(v.queues) {
+		q := v.queues[k]
+		s.del(q, q.Durable, c)
+	}
+	for _, k := range sortedKeys(v.exchanges) {
+		if e := v.exchanges[k]; !IsPredeclared(k) {
+			s.del(e, e.Durable, c)
+		}
+	}
+	for _, k := range sortedKeys(v.policies) {
+		s.del(v.policies[k], true, c)
+	}
+	for _, u := range sortedKeys(s.perms) {
+		if p := s.perms[u][name]; p != nil {
+			s.del(p, true, c)
+		}
+	}
+	s.del(v.rec, true, c)
+}
+
+// put stores r, recording the change.
+func (s *State) put(r Record, durable bool, c *changes) {
+	*c = append(*c, Change{Record: r, Durable: durable, prev: s.set(r)})
+}
+
+// del removes r, recording the change.
+func (s *State) del(r Record, durable bool, c *changes) {
+	s.remove(r)
+	*c = append(*c, Change{Delete: true, Record: r, Durable: durable})
+}
+
+// set stores r and returns the record of the same kind and key it
+// replaced, or nil.
+func (s *State) set(r Record) Record {
+	switch r := r.(type) {
+	case *Vhost:
+		prev := s.vhosts[r.Name]
+		v := &vhostState{rec: r, exchanges: map[string]*Exchange{}, queues: map[string]*Queue{},
+			policies: map[string]*Policy{}, bindings: map[string]*Binding{},
+			bySource: map[string]map[string]*Binding{}, byDest: map[exchange.Destination]map[string]*Binding{}}
+		for _, p := range Predeclared {
+			e := p
+			e.Vhost = r.Name
+			v.exchanges[e.Name] = &e
+		}
+		s.vhosts[r.Name] = v
+		if prev != nil {
+			return prev.rec
+		}
+	case *User:
+		prev := s.users[r.Name]
+		s.users[r.Name] = r
+		if prev != nil {
+			return prev
+		}
+	case *Permission:
+		m := s.perms[r.User]
+		if m == nil {
+			m = map[string]*Permission{}
+			s.perms[r.User] = m
+		}
+		prev := m[r.Vhost]
+		m[r.Vhost] = r
+		if prev != nil {
+			return prev
+		}
+	case *Policy:
+		v := s.vhosts[r.Vhost]
+		prev := v.policies[r.Name]
+		v.policies[r.Name] = r
+		if prev != nil {
+			return prev
+		}
+	case *Exchange:
+		v := s.vhosts[r.Vhost]
+		prev := v.exchanges[r.Name]
+		v.exchanges[r.Name] = r
+		if prev != nil {
+			return prev
+		}
+	case *Queue:
+		v := s.vhosts[r.Vhost]
+		prev := v.queues[r.Name]
+		v.queues[r.Name] = r
+		if prev != nil {
+			return prev
+		}
+	case *Binding:
+		v := s.vhosts[r.Vhost]
+		k := r.ID()
+		prev := v.bindings[k]
+		v.bindings[k] = r
+		index(v.bySource, r.Source, k, r)
+		index(v.byDest, r.Destination, k, r)
+		if prev != nil {
+			return prev
+		}
+	}
+	return nil
+}
+
+// remove deletes the record of r's kind and key.
+func (s *State) remove(r Record) {
+	switch r := r.(type) {
+	case *Vhost:
+		delete(s.vhosts, r.Name)
+	case *User:
+		delete(s.users, r.Name)
+	case *Permission:
+		delete(s.perms[r.User], r.Vhost)
+		if len(s.perms[r.User]) == 0 {
+			delete(s.perms, r.User)
+		}
+	case *Policy:
+		delete(s.vhosts[r.Vhost].policies, r.Name)
+	case *Exchange:
+		delete(s.vhosts[r.Vhost].exchanges, r.Name)
+	case *Queue:
+		delete(s.vhosts[r.Vhost].queues, r.Name)
+	case *Binding:
+		v := s.vhosts[r.Vhost]
+		k := r.ID()
+		delete(v.bindings, k)
+		unindex(v.bySource, r.Source, k)
+		unindex(v.byDest, r.Destination, k)
+	}
+}
+
+func index[K comparable](m map[K]map[string]*Binding, at K, key string, b *Binding) {
+	inner := m[at]
+	if inner == nil {
+		inner = map[string]*Binding{}
+		m[at] = inner
+	}
+	inner[key] = b
+}
+
+func unindex[K comparable](m map[K]map[string]*Binding, at K, key string) {
+	delete(m[at], key)
+	if len(m[at]) == 0 {
+		delete(m, at)
+	}
+}
+
+// Undo reverts changes that Apply returned, newest first, so that a log
+// whose write failed leaves the state as it was. A vhost that a change
+// re-creates comes back without the records its deletion removed; they
+// are among the changes and come back too.
+func (s *State) Undo(cs []Change) {
+	for i := len(cs) - 1; i >= 0; i-- {
+		ch := cs[i]
+		switch {
+		case ch.Delete:
+			s.set(ch.Record)
+		case ch.prev != nil:
+			s.set(ch.prev)
+		default:
+			s.remove(ch.Record)
+		}
+	}
+}
+
+// Clone returns a copy of s that shares its (immutable) records.
+func (s *State) Clone() *State {
+	c := NewState()
+	s.Each(func(r Record) { c.set(r) })
+	return c
+}
+
+// Each calls fn for every record, kinds in dependency order (vhosts,
+// users, permissions, policies, exchanges, queues, bindings) and each kind
+// sorted by key, so that the order is the same on every node. Predeclared
+// exchanges are not records and are left out.
+func (s *State) Each(fn func(Record)) {
+	vhosts := sortedKeys(s.vhosts)
+	for _, name := range vhosts {
+		fn(s.vhosts[name].rec)
+	}
+	for _, name := range sortedKeys(s.users) {
+		fn(s.users[name])
+	}
+	for _, u := range sortedKeys(s.perms) {
+		for _, vh := range sortedKeys(s.perms[u]) {
+			fn(s.perms[u][vh])
+		}
+	}
+	for _, name := range vhosts {
+		v := s.vhosts[name]
+		for _, k := range sortedKeys(v.policies) {
+			fn(v.policies[k])
+		}
+	}
+	for _, name := range vhosts {
+		v := s.vhosts[name]
+		for _, k := range sortedKeys(v.exchanges) {
+			if !IsPredeclared(k) {
+				fn(v.exchanges[k])
+			}
+		}
+	}
+	for _, name := range vhosts {
+		v := s.vhosts[name]
+		for _, k := range sortedKeys(v.queues) {
+			fn(v.queues[k])
+		}
+	}
+	for _, name := range vhosts {
+		v := s.vhosts[name]
+		for _, k := range sortedKeys(v.bindings) {
+			fn(v.bindings[k])
+		}
+	}
+}
+
+// Durable reports whether a record of s survives a restart (for bindings:
+// both ends do).
+func (s *State) Durable(r Record) bool {
+	switch r := r.(type) {
+	case *Exchange:
+		return r.Durable
+	case *Queue:
+		return r.Durable
+	case *Binding:
+		v := s.vhosts[r.Vhost]
+		return v != nil && v.bindingDurable(r)
+	}
+	return true
+}
+
+// Vhost returns the named vhost, or nil.
+func (s *State) Vhost(name string) *Vhost {
+	if v := s.vhosts[name]; v != nil {
+		return v.rec
+	}
+	return nil
+}
+
+// User returns the named user, or nil.
+func (s *State) User(name string) *User { return s.users[name] }
+
+// Exchange returns the named exchange of a vhost, or nil.
+func (s *State) Exchange(vhost, name string) *Exchange {
+	if v := s.vhosts[vhost]; v != nil {
+		return v.exchanges[name]
+	}
+	return nil
+}
+
+// Queue returns the named queue of a vhost, or nil.
+func (s *State) Queue(vhost, name string) *Queue {
+	if v := s.vhosts[vhost]; v != nil {
+		return v.queues[name]
+	}
+	return nil
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

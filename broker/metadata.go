@@ -1,0 +1,264 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/broker/meta"
+	"github.com/warrenmq/warren/exchange"
+	"github.com/warrenmq/warren/queue"
+)
+
+// Every metadata change goes through one door: propose hands an op to the
+// metadata log, which checks it, makes it durable and applies it here, in
+// log order, through applyChanges. Nothing else changes vhosts, users,
+// permissions, policies, shared queues, exchanges or bindings. Exclusive
+// queues belong to one connection and stay out of the log (exclusive.go).
+
+// propose submits op to the metadata log and waits until it is applied.
+func (s *Server) propose(op meta.Op) error {
+	return s.meta.Propose(context.Background(), op)
+}
+
+// MetaLog returns the metadata log.
+func (s *Server) MetaLog() meta.Log { return s.meta }
+
+// metaApplier is the Server as the log's meta.Applier.
+type metaApplier struct{ s *Server }
+
+// Apply implements meta.Applier.
+func (a metaApplier) Apply(cs []meta.Change) { a.s.applyChanges(cs) }
+
+// applyChanges makes the running broker follow the metadata: each change
+// creates or removes a vhost, user, permission, policy, exchange, queue or
+// binding. It runs on the log's turn, one op at a time, and holds no lock
+// across a store write.
+func (s *Server) applyChanges(cs []meta.Change) {
+	policies := map[*Vhost]bool{}
+	for _, c := range cs {
+		switch r := c.Record.(type) {
+		case *meta.Vhost:
+			if c.Delete {
+				s.dropVhost(r.Name)
+			} else {
+				s.mu.Lock()
+				if s.vhosts[r.Name] == nil {
+					s.vhosts[r.Name] = newVhost(s, r.Name)
+				}
+				s.mu.Unlock()
+			}
+		case *meta.User:
+			if c.Delete {
+				s.users.Delete(r.Name)
+				s.closeUserConnections(r.Name)
+			} else {
+				s.users.Put(*r)
+			}
+		case *meta.Permission:
+			if c.Delete {
+				s.users.ClearPermission(r.User, r.Vhost)
+			} else if err := s.users.SetPermission(*r); err != nil {
+				s.log.Error("permission not applied", "user", r.User, "vhost", r.Vhost, "err", err)
+			}
+		case *meta.Policy:
+			if v := s.Vhost(r.Vhost); v != nil {
+				v.setPolicy(r, c.Delete)
+				policies[v] = true
+			}
+		case *meta.Exchange:
+			if v := s.Vhost(r.Vhost); v != nil {
+				if c.Delete {
+					v.setExchange(r.Name, nil)
+				} else {
+					kind, _ := exchange.ParseKind(r.Type) // checked
+					v.setExchange(r.Name, exchange.New(r.Name, kind, r.Durable, r.AutoDelete, r.Internal, r.Args))
+				}
+			}
+		case *meta.Queue:
+			if v := s.Vhost(r.Vhost); v != nil {
+				if c.Delete {
+					v.dropQueue(r.Name)
+				} else {
+					v.createQueue(r)
+				}
+			}
+		case *meta.Binding:
+			if v := s.Vhost(r.Vhost); v != nil {
+				if src := v.Exchange(r.Source); src != nil {
+					if c.Delete {
+						src.Unbind(r.Binding)
+					} else {
+						src.Bind(r.Binding)
+					}
+				}
+			}
+		}
+	}
+	for v := range policies {
+		v.applyPolicies()
+	}
+}
+
+// dropVhost removes a deleted vhost: its connections are closed. Its
+// queues, exchanges, policies and permissions went in the changes before.
+func (s *Server) dropVhost(name string) {
+	s.mu.Lock()
+	v := s.vhosts[name]
+	delete(s.vhosts, name)
+	s.mu.Unlock()
+	if v == nil {
+		return
+	}
+	// A connection marks itself opened after setting its vhost, then
+	// checks deleted: either it sees deleted or this loop sees it opened.
+	v.deleted.Store(true)
+	for _, c := range s.Connections() {
+		if c.opened.Load() && c.vhost == v {
+			c.forceClose(amqp.Errorf(amqp.ConnectionForced, "vhost '%s' is deleted", name))
+		}
+	}
+	for _, q := range v.Queues() { // exclusive queues of connections that are closing
+		v.dropQueue(q.Name())
+	}
+}
+
+// closeUserConnections closes the connections of a deleted user. A
+// connection marks itself opened after authenticating, then checks that
+// its user exists: either it sees the deletion or this loop sees it opened.
+func (s *Server) closeUserConnections(name string) {
+	for _, c := range s.Connections() {
+		if c.opened.Load() && c.user.Name == name {
+			c.forceClose(amqp.Errorf(amqp.ConnectionForced, "user '%s' was deleted", name))
+		}
+	}
+}
+
+// createQueue starts the queue of a metadata record. At start-up it
+// gets the messages the store holds for it.
+func (v *Vhost) createQueue(r *meta.Queue) {
+	cfg, err := queue.ParseArguments(r.Vhost, r.Name, r.Args)
+	if err != nil { // checked when declared
+		v.srv.log.Error("queue arguments no longer valid", "vhost", r.Vhost, "queue", r.Name, "err", err)
+		cfg = queue.DefaultConfig(r.Name)
+	}
+	cfg.Name, cfg.Durable, cfg.AutoDelete, cfg.Args = r.Name, r.Durable, r.AutoDelete, r.Args
+	q := v.newQueue(cfg)
+	if v.srv.restoring && q.durable {
+		n, err := v.srv.restoreMessages(q)
+		if err != nil {
+			v.srv.log.Error("restoring a queue's messages failed", "vhost", r.Vhost, "queue", r.Name, "err", err)
+		} else {
+			v.srv.log.Info("queue recovered", "vhost", r.Vhost, "queue", r.Name, "messages", n)
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if cur := v.Queue(r.Name); cur != nil && cur.owner != nil {
+		// An exclusive queue took the name between the check and the
+		// apply; the shared queue appears when it goes (dropExclusive).
+		v.srv.log.Warn("shared queue declared while an exclusive queue holds its name", "vhost", r.Vhost, "queue", r.Name)
+		q.Delete()
+		return
+	}
+	v.setQueue(r.Name, q)
+}
+
+// dropQueue removes a deleted queue: its consumers are cancelled and its
+// stored messages deleted.
+func (v *Vhost) dropQueue(name string) {
+	v.mu.Lock()
+	q := v.Queue(name)
+	if q == nil || q.owner != nil {
+		v.mu.Unlock()
+		return
+	}
+	v.setQueue(name, nil)
+	v.mu.Unlock()
+	v.finishQueue(q)
+}
+
+// finishQueue deletes a queue that is no longer reachable by name.
+func (v *Vhost) finishQueue(q *Queue) int {
+	consumers, n := q.Delete()
+	if q.durable {
+		if err := v.srv.store.DeleteQueue(q.storeKey); err != nil {
+			v.srv.log.Error("deleting a queue's messages failed", "queue", q.Name(), "err", err)
+		}
+	}
+	for _, c := range consumers {
+		if bc, ok := c.(*consumer); ok {
+			bc.queueDeleted()
+		}
+	}
+	return n
+}
+
+// restoreMetadata opens the metadata log over the store, which rebuilds
+// the vhosts, users, policies, exchanges, queues and bindings it holds,
+// and creates the defaults (vhost, user, permission) in a new data dir.
+func (s *Server) restoreMetadata() error {
+	if err := s.checkLegacyMetadata(); err != nil {
+		return err
+	}
+	s.restoring = true
+	local, err := meta.OpenLocal(s.store, metaApplier{s}, 0)
+	s.restoring = false
+	if err != nil {
+		return fmt.Errorf("open the metadata log: %w", err)
+	}
+	s.meta = local
+	if err := s.dropOrphanMessages(); err != nil {
+		return err
+	}
+	if !local.Fresh() {
+		return nil
+	}
+	cfg := s.cfg
+	ops := []meta.Op{meta.AddVhost{Name: cfg.DefaultVhost}}
+	if cfg.DefaultUser != "" {
+		ops = append(ops,
+			meta.PutUser{User: User{Name: cfg.DefaultUser, PasswordHash: HashPassword(cfg.DefaultPass), Tags: []string{"administrator"}}},
+			meta.SetPermission{Permission: Permission{User: cfg.DefaultUser, Vhost: cfg.DefaultVhost, Configure: ".*", Write: ".*", Read: ".*"}})
+	}
+	if err := s.propose(meta.Batch{Ops: ops}); err != nil {
+		return fmt.Errorf("create the default vhost and user: %w", err)
+	}
+	return nil
+}
+
+// checkLegacyMetadata refuses a data dir whose metadata an earlier Warren
+// wrote as separate records.
+func (s *Server) checkLegacyMetadata() error {
+	found := false
+	if err := s.store.ListMeta("vhost", func(string, []byte) error { found = true; return nil }); err != nil {
+		return fmt.Errorf("read store: %w", err)
+	}
+	if found {
+		return fmt.Errorf("the data dir %s holds metadata in the format of an earlier Warren (records per object); export its definitions with that version and import them into a new data dir", s.cfg.DataDir)
+	}
+	return nil
+}
+
+// dropOrphanMessages deletes the stored messages of queues that no longer
+// exist (a crash between a queue's deletion and that of its messages).
+func (s *Server) dropOrphanMessages() error {
+	stored, err := s.store.Queues()
+	if err != nil {
+		return fmt.Errorf("list stored queues: %w", err)
+	}
+	live := map[string]bool{}
+	for _, v := range s.Vhosts() {
+		for _, q := range v.Queues() {
+			live[q.storeKey] = true
+		}
+	}
+	for key := range stored {
+		if !live[key] {
+			if err := s.store.DeleteQueue(key); err != nil {
+				return fmt.Errorf("delete the messages of a deleted queue: %w", err)
+			}
+		}
+	}
+	return nil
+}
