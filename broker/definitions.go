@@ -246,7 +246,7 @@ func (s *Server) ImportDefinitions(d Definitions, vhost string) error {
 	for _, b := range d.Bindings {
 		ops = append(ops, meta.Bind{Binding: meta.Binding{Vhost: in(b.Vhost), Binding: exchange.Binding{Source: b.Source,
 			Destination: exchange.Destination{Name: b.Destination, IsExchange: b.DestinationType == "exchange"},
-			Key: b.RoutingKey, Args: tableOrNil(b.Arguments)}}})
+			Key:         b.RoutingKey, Args: tableOrNil(b.Arguments)}}})
 	}
 	return s.propose(meta.Batch{Ops: ops})
 }

@@ -128,4 +128,3 @@ func (s *Server) restoreMessages(q *Queue) (int, error) {
 	q.ArmAfterRestore()
 	return n, err
 }
-

@@ -301,4 +301,3 @@ func serverName(prefix string) string {
 	}
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
-

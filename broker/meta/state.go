@@ -47,8 +47,8 @@ type vhostState struct {
 	exchanges map[string]*Exchange
 	queues    map[string]*Queue
 	policies  map[string]*Policy
-	bindings  map[string]*Binding                              // by Key
-	bySource  map[string]map[string]*Binding                   // source -> key -> binding
+	bindings  map[string]*Binding                          // by Key
+	bySource  map[string]map[string]*Binding               // source -> key -> binding
 	byDest    map[exchange.Destination]map[string]*Binding // destination -> key -> binding
 }
 
