@@ -41,8 +41,10 @@ type process struct {
 	cmd     *exec.Cmd
 	Addr    string
 	DataDir string
-	exited  chan error
-	logs    *strings.Builder
+	// MgmtAddr is the management API's address, when started with it.
+	MgmtAddr string
+	exited   chan error
+	logs     *strings.Builder
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -61,6 +63,16 @@ func freePort(t *testing.T) string {
 func startProcess(t *testing.T, dataDir string, extraArgs ...string) *process {
 	t.Helper()
 	return startBinary(t, warrenBin, dataDir, extraArgs...)
+}
+
+// startWithManagement is startProcess with the management API listening
+// on a fresh loopback port too, at p.MgmtAddr.
+func startWithManagement(t *testing.T, dataDir string, extraArgs ...string) *process {
+	t.Helper()
+	mgmt := freePort(t)
+	p := startProcess(t, dataDir, append([]string{"--mgmt-listen", mgmt}, extraArgs...)...)
+	p.MgmtAddr = mgmt
+	return p
 }
 
 // startBinary is startProcess with another build of the broker.
