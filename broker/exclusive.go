@@ -79,10 +79,10 @@ func (v *Vhost) dropExclusive(q *Queue) int {
 }
 
 // autoDeleteExchange deletes an auto-delete exchange that lost its last
-// binding to an exclusive queue, unless it has others.
+// binding to an exclusive queue, unless it is the source of others.
 func (v *Vhost) autoDeleteExchange(name string) {
-	if err := v.srv.propose(meta.DeleteExchange{Vhost: v.name, Name: name, IfUnused: true}); err != nil {
-		v.srv.log.Debug("auto-delete exchange kept", "vhost", v.name, "exchange", name, "err", err)
+	if err := v.srv.propose(meta.AutoDeleteExchange{Vhost: v.name, Name: name}); err != nil {
+		v.srv.log.Error("auto-deleting an exchange failed", "vhost", v.name, "exchange", name, "err", err)
 	}
 }
 

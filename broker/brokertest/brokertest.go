@@ -26,16 +26,23 @@ type Broker struct {
 	// DataDir is the store's directory.
 	DataDir string
 
-	cfg    broker.Config
-	tb     testing.TB
-	served chan error
+	cfg       broker.Config
+	wrapStore func(broker.Store) broker.Store
+	tb        testing.TB
+	served    chan error
 }
 
-// Option changes the test broker's configuration.
-type Option func(*broker.Config)
+// Option changes the test broker's configuration or store.
+type Option func(*Broker)
 
 // WithConfig applies fn to the configuration before start.
-func WithConfig(fn func(*broker.Config)) Option { return Option(fn) }
+func WithConfig(fn func(*broker.Config)) Option { return func(b *Broker) { fn(&b.cfg) } }
+
+// WithStore wraps the broker's store (on every start) with wrap, e.g. to
+// delay or fail its writes.
+func WithStore(wrap func(broker.Store) broker.Store) Option {
+	return func(b *Broker) { b.wrapStore = wrap }
+}
 
 // Start starts a broker on 127.0.0.1:0 with a Badger store in a temporary
 // directory; it is closed when the test ends.
@@ -47,10 +54,11 @@ func Start(tb testing.TB, opts ...Option) *Broker {
 	if os.Getenv("WARREN_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	b := &Broker{cfg: cfg, tb: tb}
 	for _, o := range opts {
-		o(&cfg)
+		o(b)
 	}
-	b := &Broker{cfg: cfg, tb: tb, DataDir: cfg.DataDir}
+	b.DataDir = b.cfg.DataDir
 	b.start()
 	tb.Cleanup(func() { b.Stop() })
 	return b
@@ -64,7 +72,11 @@ func (b *Broker) start() {
 	if err != nil {
 		b.tb.Fatalf("open store: %v", err)
 	}
-	srv, err := broker.New(b.cfg, st)
+	var bst broker.Store = st
+	if b.wrapStore != nil {
+		bst = b.wrapStore(st)
+	}
+	srv, err := broker.New(b.cfg, bst)
 	if err != nil {
 		st.Close()
 		b.tb.Fatalf("start broker: %v", err)

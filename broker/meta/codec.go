@@ -43,6 +43,8 @@ func AppendOp(buf []byte, op Op) []byte {
 		buf = appendExchange(buf, &o.Exchange)
 	case DeleteExchange:
 		buf = appendBool(appendString(appendString(buf, o.Vhost), o.Name), o.IfUnused)
+	case AutoDeleteExchange:
+		buf = appendString(appendString(buf, o.Vhost), o.Name)
 	case DeclareQueue:
 		buf = appendBool(appendQueue(buf, &o.Queue), o.ServerNamed)
 	case DeleteQueue:
@@ -95,6 +97,8 @@ func (r *reader) op() Op {
 		return DeclareExchange{Exchange: *r.exchange()}
 	case opDeleteExchange:
 		return DeleteExchange{Vhost: r.string(), Name: r.string(), IfUnused: r.bool()}
+	case opAutoDeleteExchange:
+		return AutoDeleteExchange{Vhost: r.string(), Name: r.string()}
 	case opDeclareQueue:
 		return DeclareQueue{Queue: *r.queue(), ServerNamed: r.bool()}
 	case opDeleteQueue:

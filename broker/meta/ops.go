@@ -27,6 +27,7 @@ const (
 	opBind
 	opUnbind
 	opBatch
+	opAutoDeleteExchange
 )
 
 // AddVhost creates a vhost with its predeclared exchanges; adding one
@@ -67,6 +68,11 @@ type DeleteExchange struct {
 	IfUnused    bool
 }
 
+// AutoDeleteExchange deletes an auto-delete exchange that is the source
+// of no binding (its last one was to a queue that is not metadata: an
+// exclusive queue); otherwise it changes nothing.
+type AutoDeleteExchange struct{ Vhost, Name string }
+
 // DeclareQueue creates a shared queue, or checks that an existing one is
 // equivalent. ServerNamed marks a name the broker generated (amq.gen-…),
 // which may use the reserved prefix.
@@ -101,11 +107,14 @@ func (PutPolicy) opCode() opCode       { return opPutPolicy }
 func (DeletePolicy) opCode() opCode    { return opDeletePolicy }
 func (DeclareExchange) opCode() opCode { return opDeclareExchange }
 func (DeleteExchange) opCode() opCode  { return opDeleteExchange }
-func (DeclareQueue) opCode() opCode    { return opDeclareQueue }
-func (DeleteQueue) opCode() opCode     { return opDeleteQueue }
-func (Bind) opCode() opCode            { return opBind }
-func (Unbind) opCode() opCode          { return opUnbind }
-func (Batch) opCode() opCode           { return opBatch }
+func (AutoDeleteExchange) opCode() opCode {
+	return opAutoDeleteExchange
+}
+func (DeclareQueue) opCode() opCode { return opDeclareQueue }
+func (DeleteQueue) opCode() opCode  { return opDeleteQueue }
+func (Bind) opCode() opCode         { return opBind }
+func (Unbind) opCode() opCode       { return opUnbind }
+func (Batch) opCode() opCode        { return opBatch }
 
 func (o AddVhost) String() string    { return fmt.Sprintf("vhost %q", o.Name) }
 func (o DeleteVhost) String() string { return fmt.Sprintf("delete vhost %q", o.Name) }
@@ -128,6 +137,9 @@ func (o DeclareExchange) String() string {
 }
 func (o DeleteExchange) String() string {
 	return fmt.Sprintf("delete exchange %q in vhost %q", o.Name, o.Vhost)
+}
+func (o AutoDeleteExchange) String() string {
+	return fmt.Sprintf("auto-delete exchange %q in vhost %q", o.Name, o.Vhost)
 }
 func (o DeclareQueue) String() string {
 	return fmt.Sprintf("queue %q in vhost %q", o.Queue.Name, o.Queue.Vhost)

@@ -125,6 +125,10 @@ func (s *State) Check(op Op) error {
 		return s.checkDeclareExchange(o.Exchange)
 	case DeleteExchange:
 		return s.checkDeleteExchange(o)
+	case AutoDeleteExchange:
+		if s.vhosts[o.Vhost] == nil {
+			return noVhost(o.Vhost)
+		}
 	case DeclareQueue:
 		v := s.vhosts[o.Queue.Vhost]
 		if v == nil {
@@ -428,6 +432,8 @@ func (s *State) apply(op Op, c *changes) {
 		if e := v.exchanges[o.Name]; e != nil {
 			s.deleteExchange(v, e, c)
 		}
+	case AutoDeleteExchange:
+		s.maybeAutoDelete(s.vhosts[o.Vhost], o.Name, c)
 	case DeclareQueue:
 		v := s.vhosts[o.Queue.Vhost]
 		if v.queues[o.Queue.Name] == nil {
