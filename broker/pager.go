@@ -10,6 +10,10 @@ import (
 // ids of messages the store already holds for the queue.
 const pagedBit = 1 << 63
 
+// No message id has pagedBit set: store.MaxID is below it (this constant
+// would overflow otherwise, and the build fail).
+const _ uint64 = pagedBit - 1 - store.MaxID
+
 // queuePager pages one queue's ready messages to the store. A persistent
 // message of a durable queue is on disk already and pages out for free;
 // any other is written to the store's paged space, which a restart drops,

@@ -27,7 +27,7 @@ type Store interface {
 	ReadMessages(queue string, keys []store.MessageKey, fn func(i int, data []byte, delivered bool)) error
 	PageOut(queue string, id uint64, data []byte)
 	RemovePaged(queue string, ids []uint64)
-	MaxMessageID() uint64
+	idStore
 	Close() error
 }
 
@@ -262,7 +262,6 @@ func (s *Server) restore() error {
 	if err := s.restoreBindings(); err != nil {
 		return err
 	}
-	s.nextMsgID.Store(s.store.MaxMessageID())
 	return nil
 }
 
