@@ -49,6 +49,11 @@ type Config struct {
 	// than PagingRatio times the memory high watermark. 0 pages them
 	// whenever a queue passes its bound.
 	PagingRatio float64
+	// NodeID, when not 0, replaces the data dir's node id (1..
+	// store.MaxNodeID), the node part of every message id; the data dir
+	// keeps it. A cluster sets it to keep node ids unique. 0 keeps the id
+	// drawn at random when the data dir was created (Server.NodeID).
+	NodeID uint16
 	// Logger receives the broker's structured log; nil discards.
 	Logger *slog.Logger
 	// Product and Version are announced in connection.start.

@@ -25,7 +25,7 @@ func (v *Vhost) Publish(exchangeName, routingKey string, props amqp.Properties, 
 		}
 	}
 	srv := v.srv
-	msg := &queue.Message{ID: srv.nextMsgID.Add(1), Exchange: exchangeName, RoutingKey: routingKey, Properties: props, Body: body}
+	msg := &queue.Message{ID: srv.newMessageID(), Exchange: exchangeName, RoutingKey: routingKey, Properties: props, Body: body}
 	ex.PublishIn.Add(1)
 	var r exchange.Router
 	queues := v.route(&r, ex, msg, nil)

@@ -10,15 +10,21 @@ import (
 // ids of messages the store already holds for the queue.
 const pagedBit = 1 << 63
 
+// No message id has pagedBit set: store.MaxID is below it (this constant
+// would overflow otherwise, and the build fail).
+const _ uint64 = pagedBit - 1 - store.MaxID
+
 // queuePager pages one queue's ready messages to the store. A persistent
 // message of a durable queue is on disk already and pages out for free;
 // any other is written to the store's paged space, which a restart drops,
 // but only under memory pressure (or when the queue must page it to keep
 // its order): a transient backlog stays in memory while memory allows.
+//
+// PageIn runs without the queue's lock and may overlap PageOut, Discard
+// and the PageIn of another priority level, so it keeps no state here.
 type queuePager struct {
-	srv  *Server
-	q    *Queue
-	keys []store.MessageKey // reused by PageIn, under the queue's lock
+	srv *Server
+	q   *Queue
 }
 
 // PageOut returns m's token, writing m to the store when it is not there.
@@ -40,20 +46,20 @@ func (p *queuePager) PageOut(m *queue.Message, force bool) (uint64, bool) {
 
 // PageIn reads the messages of tokens back from the store.
 func (p *queuePager) PageIn(tokens []uint64, fn func(i int, m *queue.Message, redelivered bool)) {
-	p.keys = p.keys[:0]
-	for _, t := range tokens {
-		p.keys = append(p.keys, store.MessageKey{ID: t &^ pagedBit, Paged: t&pagedBit != 0})
+	keys := make([]store.MessageKey, len(tokens))
+	for i, t := range tokens {
+		keys[i] = store.MessageKey{ID: t &^ pagedBit, Paged: t&pagedBit != 0}
 	}
 	found := 0
 	var paged []uint64 // read back: their paged copies go (a restart drops them anyway)
-	err := p.srv.store.ReadMessages(p.q.storeKey, p.keys, func(i int, data []byte, delivered bool) {
+	err := p.srv.store.ReadMessages(p.q.storeKey, keys, func(i int, data []byte, delivered bool) {
 		m, err := queue.UnmarshalMessage(data)
 		if err != nil {
-			p.srv.log.Error("decode a paged-out message", "queue", p.q.Name(), "id", p.keys[i].ID, "err", err)
+			p.srv.log.Error("decode a paged-out message", "queue", p.q.Name(), "id", keys[i].ID, "err", err)
 			return
 		}
-		m.ID = p.keys[i].ID
-		if p.keys[i].Paged {
+		m.ID = keys[i].ID
+		if keys[i].Paged {
 			paged = append(paged, m.ID)
 		}
 		found++

@@ -27,7 +27,7 @@ type Store interface {
 	PageOut(queue string, id uint64, data []byte)
 	RemovePaged(queue string, ids []uint64)
 	Queues() (map[string]store.QueueStats, error)
-	MaxMessageID() uint64
+	idStore
 	Close() error
 }
 

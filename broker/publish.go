@@ -119,7 +119,7 @@ func (ch *channel) publishComplete() error {
 		props.ReplyTo = addr
 	}
 	msg := &queue.Message{
-		ID:         ch.c.srv.nextMsgID.Add(1),
+		ID:         ch.c.srv.newMessageID(),
 		Exchange:   s.exchange,
 		RoutingKey: s.routingKey,
 		Properties: props,
@@ -381,7 +381,7 @@ func (s *Server) deadLetter(v *Vhost, q *Queue, dead []queue.DeadLetter) {
 	defer s.routers.Put(r)
 	now := time.Now()
 	for _, d := range dead {
-		msg := q.DeadLetterMessage(d, now, s.nextMsgID.Add(1))
+		msg := q.DeadLetterMessage(d, now, s.newMessageID())
 		var targets []*Queue
 		if cfg.HasDeadLetterRoutingKey {
 			targets = v.routeKey(r, dlx, msg.RoutingKey, msg.Properties.Headers, nil)

@@ -29,7 +29,7 @@ type Server struct {
 	// then take their stored messages.
 	restoring bool
 
-	nextMsgID atomic.Uint64
+	ids msgIDs // message ids (msgid.go)
 	// memoryPressure is set while memory use is past the paging ratio of
 	// the high watermark (always with a ratio of 0): transient messages
 	// past a queue's bound then page out.
@@ -73,10 +73,12 @@ func New(cfg Config, st Store) (*Server, error) {
 	s.alarms.init(memLimit, cfg.DiskFreeLimit)
 	s.setMemoryPressure(0, 0)
 	s.routers.New = func() any { return new(exchange.Router) }
+	if err := s.ids.init(st, cfg.NodeID, idLease, log); err != nil {
+		return nil, err
+	}
 	if err := s.restoreMetadata(); err != nil {
 		return nil, err
 	}
-	s.nextMsgID.Store(s.store.MaxMessageID())
 	if cfg.AlarmInterval > 0 {
 		go s.monitorAlarms(cfg.AlarmInterval, s.stop)
 	}

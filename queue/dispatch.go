@@ -63,6 +63,9 @@ func (q *Queue) dispatch(fx *effects) {
 			break
 		}
 		e := q.ready.peek()
+		if e == nil {
+			break // the head is being read back: its pageIn dispatches
+		}
 		if !cs.c.Deliver(e, e.redelivered.Load()) {
 			q.consumers.block(cs)
 			continue
@@ -118,6 +121,9 @@ func (q *Queue) dropHeadOverflow(fx *effects) {
 		((q.cfg.MaxLength >= 0 && int64(q.ready.len()) > q.cfg.MaxLength) ||
 			(q.cfg.MaxLengthBytes >= 0 && q.ready.bytes > q.cfg.MaxLengthBytes)) {
 		e := q.ready.pop()
+		if e == nil {
+			break // the head is being read back: its pageIn drops it
+		}
 		e.state = entryDone
 		q.deadLettered(fx, e.msg, ReasonMaxLen)
 	}

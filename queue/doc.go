@@ -14,7 +14,9 @@
 // offer ready messages to consumers under the queue's mutex, so Consumer.Deliver
 // must not block and must not call back into the queue. There is no goroutine
 // per queue, message or consumer; time-based work (message TTL, x-expires)
-// runs on time.AfterFunc timers, one of each per queue at most.
+// runs on time.AfterFunc timers, one of each per queue at most. Reading
+// paged-out messages back runs on a short-lived goroutine per batch, without
+// the queue's lock (paging.go).
 //
 // The package also holds the pure functions around a queue's semantics that
 // follow RabbitMQ 3.x: ParseArguments (queue.declare x-arguments),

@@ -7,12 +7,34 @@ package queue
 // blocks of refBlockSize. Each priority level pages on its own: once a
 // level has paged-out messages, later publishes to it are paged out too,
 // so the entries in memory always come before the paged ones and order is
-// kept. When a level runs out of entries in memory, the queue reads its
-// next pageInBatch messages back.
+// kept.
+//
+// Reading back happens without the queue's lock, so that a slow disk never
+// stalls the queue's publishers and consumers. Under the lock the queue
+// takes the next pageInBatch tokens off the front of a level into a
+// pageRead, which becomes the level's read in progress, and starts a
+// goroutine (pageIn) that calls the Pager without the lock, then retakes
+// the lock to append the messages read to the level's memory and deliver.
+// A level starts its read when a consumer, Get, expiry or drop-head takes
+// it down to readAhead entries in memory, or when it has none left.
+// Meanwhile:
+//   - the messages being read still count as paged out (ready count,
+//     bytes, expiring), so max-length, Counts and the "queue is empty"
+//     fast path of Publish see them;
+//   - the level delivers what it still has in memory; once that is gone,
+//     delivery stops at the level (lower priorities wait, as they would
+//     behind messages in memory) and Get waits for the read;
+//   - publishes to the level page out behind the read, which keeps order;
+//   - purge and delete take the messages out of the counts at once, hand
+//     their tokens to Pager.Discard with the other paged-out ones, and mark
+//     the read cancelled: what it returns is dropped.
+// One read per level is in progress at a time.
 
-// Pager moves ready messages out of memory and back for one queue. Its
-// methods are called with the queue's lock held, so they must not call
-// into the queue.
+// Pager moves ready messages out of memory and back for one queue.
+// PageOut and Discard are called with the queue's lock held; PageIn is
+// called without it, from a goroutine of its own, possibly while PageOut,
+// Discard or the PageIn of another priority level of the queue runs. No
+// method may call into the queue.
 type Pager interface {
 	// PageOut makes m readable by PageIn and returns the token to read it
 	// with, or false when it cannot or would rather not (the message then
@@ -22,7 +44,9 @@ type Pager interface {
 	// PageIn reads the messages of tokens and calls fn, in order, for
 	// each one it finds (i indexes tokens), with whether it was delivered
 	// before (a restart remembers it). A message it cannot read is left
-	// out (and logged by the Pager).
+	// out (and logged by the Pager). It must not modify tokens. The
+	// tokens of a read that purge or delete cancelled may be discarded
+	// while it runs: the queue drops whatever it returns for them.
 	PageIn(tokens []uint64, fn func(i int, m *Message, redelivered bool))
 	// Discard drops paged-out messages that leave the queue without being
 	// read back (purge, delete). It may keep or reuse tokens.
@@ -49,6 +73,11 @@ const refBlockSize = 4096
 
 // pageInBatch is how many messages are read back at a time.
 const pageInBatch = 256
+
+// readAhead is how few entries a level being consumed keeps in memory
+// before it starts reading its next batch back, so that its consumers
+// rarely find it empty while the read runs.
+const readAhead = pageInBatch / 2
 
 // unknownDeadline marks a restored message whose deadline is computed when
 // it is read back (its expiration property is not known before).
@@ -123,12 +152,13 @@ func (r *readyStore) pageOut(e *Entry) bool {
 		return false
 	}
 	l := &r.levels[e.priority]
-	if l.paged.n == 0 &&
+	behind := l.paged.n > 0 || l.reading != nil // e must follow paged-out messages
+	if !behind &&
 		(pg.MaxMessages <= 0 || r.count-r.pagedCount < pg.MaxMessages) &&
 		(pg.MaxBytes <= 0 || r.bytes-r.pagedBytes < pg.MaxBytes) {
 		return false
 	}
-	token, ok := pg.Pager.PageOut(e.msg, l.paged.n > 0)
+	token, ok := pg.Pager.PageOut(e.msg, behind)
 	if !ok {
 		return false
 	}
@@ -149,24 +179,77 @@ func (r *readyStore) addPaged(p int, token uint64, size, deadline int64) {
 	}
 }
 
-// fill reads level p's next paged-out messages back into memory when it
-// has none left there. The queue's lock is held.
-func (r *readyStore) fill(p int) {
+// pageRead is a read of paged-out messages in progress for one level: the
+// tokens taken off the front of the level under the queue's lock, and the
+// messages the Pager returned for them, filled without it.
+type pageRead struct {
+	pager     Pager
+	level     int
+	n         int
+	tokens    [pageInBatch]uint64
+	deadlines [pageInBatch]int64
+	msgs      [pageInBatch]*Message // nil: not read (lost)
+	delivered [pageInBatch]bool
+	// cancelled is set, under the queue's lock, when purge or delete took
+	// the messages out of the queue while they were read.
+	cancelled bool
+	done      chan struct{} // closed once the messages are installed or dropped
+}
+
+// startRead starts reading level p's next paged-out messages back, unless
+// a read of the level is in progress or it has nothing paged out. The
+// messages stay counted as paged out until pageIn installs them.
+func (r *readyStore) startRead(p int) {
 	l := &r.levels[p]
-	if l.fifo.n > 0 {
+	if l.reading != nil || l.paged.n == 0 {
 		return
 	}
-	if l.paged.n == 0 {
-		r.clearIfEmpty(p)
-		return
+	rd := &pageRead{pager: r.paging.Pager, level: p, done: make(chan struct{})}
+	rd.n = l.paged.pop(rd.tokens[:], rd.deadlines[:])
+	l.reading = rd
+	go r.q.pageIn(rd)
+}
+
+// pageIn reads rd's messages back without the queue's lock, then installs
+// them and delivers (or drops them if purge or delete cancelled the read).
+func (q *Queue) pageIn(rd *pageRead) {
+	rd.pager.PageIn(rd.tokens[:rd.n], func(i int, m *Message, redelivered bool) {
+		rd.msgs[i], rd.delivered[i] = m, redelivered
+	})
+	var fx effects
+	q.mu.Lock()
+	if !rd.cancelled {
+		q.ready.install(rd)
+		if !q.deleted {
+			now := q.now()
+			if q.hasLengthLimit && q.cfg.Overflow == DropHead {
+				q.dropHeadOverflow(&fx)
+			}
+			q.expireHeads(now, &fx)
+			q.dispatch(&fx)
+			q.armTTL(now)
+		}
 	}
-	var tokens [pageInBatch]uint64
-	var deadlines [pageInBatch]int64
-	n := r.popPaged(p, tokens[:], deadlines[:])
+	close(rd.done)
+	q.mu.Unlock()
+	fx.run(q)
+}
+
+// install ends rd, which must be its level's read in progress: the
+// messages read go to the back of the level's memory, with their deadline
+// (computed now for restored ones), and leave the paged-out counts with
+// the ones that could not be read.
+func (r *readyStore) install(rd *pageRead) {
+	l := &r.levels[rd.level]
+	l.reading = nil
+	r.dropRead(rd)
 	q := r.q
 	var now int64
-	r.paging.Pager.PageIn(tokens[:n], func(i int, m *Message, redelivered bool) {
-		deadline := deadlines[i]
+	for i, m := range rd.msgs[:rd.n] {
+		if m == nil {
+			continue
+		}
+		deadline := rd.deadlines[i]
 		if deadline == unknownDeadline {
 			if now == 0 {
 				now = q.now()
@@ -174,19 +257,31 @@ func (r *readyStore) fill(p int) {
 			deadline = q.deadline(m, now)
 		}
 		e := q.newEntry(m, deadline)
-		e.redelivered.Store(redelivered)
+		e.redelivered.Store(rd.delivered[i])
 		size := int64(m.Size())
 		r.pagedBytes -= size
 		r.bytes -= size
 		l.fifo.pushBack(e)
 		r.added(e)
-	})
+	}
 	if r.pagedCount == 0 {
 		// Messages the Pager could not read leave no bytes behind.
 		r.bytes -= r.pagedBytes
 		r.pagedBytes = 0
 	}
-	r.clearIfEmpty(p)
+	r.clearIfEmpty(rd.level)
+}
+
+// dropRead takes rd's messages out of the counts (all but their bytes),
+// as popPaged does for messages still in a refQueue.
+func (r *readyStore) dropRead(rd *pageRead) {
+	r.pagedCount -= rd.n
+	r.count -= rd.n
+	for _, d := range rd.deadlines[:rd.n] {
+		if d != noDeadline {
+			r.expiring--
+		}
+	}
 }
 
 // popPaged takes up to len(tokens) paged-out messages from the front of
@@ -203,7 +298,8 @@ func (r *readyStore) popPaged(p int, tokens []uint64, deadlines []int64) int {
 	return n
 }
 
-// drainPaged removes every paged-out message and returns their tokens.
+// drainPaged removes every paged-out message, those being read back
+// included (their reads are cancelled), and returns their tokens.
 func (r *readyStore) drainPaged() []uint64 {
 	if r.pagedCount == 0 {
 		return nil
@@ -212,6 +308,12 @@ func (r *readyStore) drainPaged() []uint64 {
 	var tokens [pageInBatch]uint64
 	var deadlines [pageInBatch]int64
 	for p := range r.levels {
+		if rd := r.levels[p].reading; rd != nil {
+			rd.cancelled = true
+			r.levels[p].reading = nil
+			r.dropRead(rd)
+			out = append(out, rd.tokens[:rd.n]...) // a copy: the read still uses rd.tokens
+		}
 		for r.levels[p].paged.n > 0 {
 			n := r.popPaged(p, tokens[:], deadlines[:])
 			out = append(out, tokens[:n]...)

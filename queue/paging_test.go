@@ -112,10 +112,26 @@ func TestPagingDeliversToConsumersInOrder(t *testing.T) {
 	bodies := seqBodies("m", 1000)
 	publishN(t, q, bodies...)
 	c := newConsumer("c", -1)
+	c.notify = make(chan *Entry, len(bodies))
 	if err := q.AddConsumer(c, ConsumerOptions{NoAck: true}); err != nil {
 		t.Fatal(err)
 	}
+	waitDeliveries(t, c, len(bodies))
 	wantBodies(t, "delivered", c.bodies(), bodies)
+}
+
+// waitDeliveries waits until c (with a notify channel) has received n
+// deliveries: those past the memory bound arrive from page-in goroutines.
+func waitDeliveries(t *testing.T, c *testConsumer, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-c.notify:
+		case <-timeout:
+			t.Fatalf("%d of %d deliveries within 10s", i, n)
+		}
+	}
 }
 
 func TestPagingWithRequeueKeepsOriginalPositions(t *testing.T) {

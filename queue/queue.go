@@ -135,8 +135,9 @@ func (q *Queue) publishLocked(m *Message, fx *effects) PublishResult {
 		return Rejected
 	}
 	e := q.newEntry(m, deadline)
-	// The queue is empty whenever a consumer can receive (dispatch leaves
-	// no ready entry behind while one can), so the new entry is the head.
+	// An empty queue makes the new entry the head. (dispatch leaves no
+	// ready entry behind while a consumer can receive, unless the head is
+	// being read back: the queue is not empty then.)
 	if q.consumers.linked > 0 && q.ready.len() == 0 && q.offer(e, fx) {
 		return Accepted
 	}
@@ -277,21 +278,31 @@ func (q *Queue) Kick(c Consumer) {
 // Get takes the next ready message (basic.get). With noAck the entry is
 // settled at once; otherwise it is unacked until Ack, Requeue or Reject.
 // remaining is the ready count after taking it. It resets the x-expires
-// countdown.
+// countdown. When the next message is being read back from the Pager, Get
+// waits for it (without holding the queue's lock).
 func (q *Queue) Get(noAck bool) (e *Entry, remaining int, ok bool) {
 	var fx effects
 	q.mu.Lock()
-	if q.deleted {
-		q.mu.Unlock()
-		return nil, 0, false
-	}
 	q.touchLocked()
 	var now int64
-	if q.ready.expiring > 0 {
-		now = q.now()
-		q.expireHeads(now, &fx)
+	for {
+		if q.deleted {
+			q.mu.Unlock()
+			fx.run(q)
+			return nil, 0, false
+		}
+		if q.ready.expiring > 0 {
+			now = q.now()
+			q.expireHeads(now, &fx)
+		}
+		var rd *pageRead
+		if e, rd = q.ready.popOrWait(); rd == nil {
+			break
+		}
+		q.mu.Unlock()
+		<-rd.done
+		q.mu.Lock()
 	}
-	e = q.ready.pop()
 	if e != nil {
 		e.deliveryCount.Add(1)
 		if noAck {

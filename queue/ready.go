@@ -22,10 +22,12 @@ type readyStore struct {
 }
 
 // readyLevel is one priority level: entries in publish order, merged with a
-// min-heap (by seq) of the requeued ones, then the paged-out messages.
+// min-heap (by seq) of the requeued ones, then the messages being read
+// back, then the paged-out messages.
 type readyLevel struct {
 	fifo     entryRing
 	requeued entryHeap
+	reading  *pageRead // read in progress of the level's first paged-out messages
 	paged    refQueue
 }
 
@@ -70,46 +72,67 @@ func (r *readyStore) topLevel() int {
 	return -1
 }
 
-// peek returns the next entry to deliver, or nil.
+// peek returns the next entry to deliver, or nil when there is none or the
+// next one is being read back.
 func (r *readyStore) peek() *Entry {
-	_, e := r.next()
+	_, e, _ := r.next()
 	return e
 }
 
-// next returns the next entry to deliver and its level, or -1 and nil.
-func (r *readyStore) next() (int, *Entry) {
+// next returns the next entry to deliver and its level; or, when the
+// highest non-empty level has nothing left in memory, the read of its
+// paged-out messages to wait for; or -1, nil, nil when the store is empty.
+func (r *readyStore) next() (int, *Entry, *pageRead) {
 	for {
 		p := r.topLevel()
 		if p < 0 {
-			return -1, nil
+			return -1, nil, nil
 		}
-		if e := r.head(p); e != nil {
-			return p, e
+		if e, rd := r.head(p); e != nil || rd != nil {
+			return p, e, rd
 		}
-		// Level p's paged-out messages could not be read back; fill
-		// has cleared it.
+		r.clearIfEmpty(p) // not reached: an empty level has its bit cleared
 	}
 }
 
-// head returns level p's first entry, reading paged-out messages back when
-// the level has no entry left in memory; nil when the level is empty.
-func (r *readyStore) head(p int) *Entry {
-	r.fill(p)
-	return r.levels[p].peek()
+// head returns level p's first entry in memory. When it has none, it
+// returns the read of the level's paged-out messages (started if need be)
+// instead, or nil, nil when the level is empty.
+func (r *readyStore) head(p int) (*Entry, *pageRead) {
+	l := &r.levels[p]
+	if e := l.peek(); e != nil {
+		return e, nil
+	}
+	r.startRead(p)
+	return nil, l.reading
 }
 
-// pop removes and returns the next entry to deliver, or nil.
+// pop removes and returns the next entry to deliver, or nil when there is
+// none or the next one is being read back.
 func (r *readyStore) pop() *Entry {
-	p, e := r.next()
+	e, _ := r.popOrWait()
+	return e
+}
+
+// popOrWait removes and returns the next entry to deliver; when it is
+// being read back it returns the read to wait for instead.
+func (r *readyStore) popOrWait() (*Entry, *pageRead) {
+	p, e, rd := r.next()
 	if e == nil {
-		return nil
+		return nil, rd
 	}
-	return r.popLevel(p)
+	return r.popLevel(p), nil
 }
 
 // popLevel removes level p's first entry; head(p) must have returned it.
+// A level with paged-out messages starts reading them back once its memory
+// is down to readAhead entries.
 func (r *readyStore) popLevel(p int) *Entry {
-	e := r.levels[p].pop()
+	l := &r.levels[p]
+	e := l.pop()
+	if l.fifo.n <= readAhead {
+		r.startRead(p)
+	}
 	r.clearIfEmpty(p)
 	r.count--
 	r.bytes -= int64(e.msg.Size())
@@ -122,7 +145,7 @@ func (r *readyStore) popLevel(p int) *Entry {
 // clearIfEmpty clears level p's bit when it holds nothing, in memory or
 // paged out.
 func (r *readyStore) clearIfEmpty(p int) {
-	if l := &r.levels[p]; l.fifo.n == 0 && len(l.requeued) == 0 && l.paged.n == 0 {
+	if l := &r.levels[p]; l.fifo.n == 0 && len(l.requeued) == 0 && l.reading == nil && l.paged.n == 0 {
 		r.nonEmpty[p>>6] &^= 1 << (p & 63)
 	}
 }
@@ -145,14 +168,15 @@ func (r *readyStore) eachLevel(fn func(p int) bool) {
 // expireHeads removes, from the head of every level, the entries whose
 // deadline is at or before now, and passes them to fn. As in RabbitMQ's
 // classic queues only heads expire: an entry behind one with a later
-// deadline waits.
+// deadline waits, and so do messages being read back (they expire once
+// installed).
 func (r *readyStore) expireHeads(now int64, fn func(*Entry)) {
 	if r.expiring == 0 {
 		return
 	}
 	r.eachLevel(func(p int) bool {
 		for {
-			h := r.head(p)
+			h, _ := r.head(p)
 			if h == nil || h.expiresAt > now {
 				return true
 			}
@@ -161,15 +185,15 @@ func (r *readyStore) expireHeads(now int64, fn func(*Entry)) {
 	})
 }
 
-// nextDeadline is the earliest deadline among the level heads, or
-// noDeadline.
+// nextDeadline is the earliest deadline among the level heads in memory,
+// or noDeadline. (Installing read-back messages arms the timer again.)
 func (r *readyStore) nextDeadline() int64 {
 	next := int64(noDeadline)
 	if r.expiring == 0 {
 		return next
 	}
 	r.eachLevel(func(p int) bool {
-		if h := r.head(p); h != nil && h.expiresAt < next {
+		if h, _ := r.head(p); h != nil && h.expiresAt < next {
 			next = h.expiresAt
 		}
 		return true

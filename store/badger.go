@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -59,7 +58,7 @@ type Badger struct {
 	pending []op
 	closed  bool
 	refs    map[uint64]int // remaining queue references of bodies stored for several queues
-	maxID   uint64
+	nodeID  atomic.Uint32
 
 	batches, ops atomic.Uint64
 	stop         chan struct{}
@@ -122,6 +121,10 @@ func Open(dir string, opts Options) (*Badger, error) {
 	b := &Badger{db: db, opts: opts, log: log, refs: map[uint64]int{}, stop: make(chan struct{})}
 	b.cond = sync.NewCond(&b.mu)
 	if err := b.checkFormat(dir); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := b.loadNodeID(dir); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -200,7 +203,7 @@ func (b *Badger) checkFormat(dir string) error {
 }
 
 // loadRefs rebuilds the reference counts of bodies shared by several
-// queues and finds the largest id. It collects every entry's id (8 bytes
+// queues. It collects every entry's id (8 bytes
 // each, not a map entry: a backlog of millions stays cheap), sorts them
 // and counts the runs.
 func (b *Badger) loadRefs() error {
@@ -212,12 +215,6 @@ func (b *Badger) loadRefs() error {
 			if _, id, ok := parseIndexKey(it.Item().Key()); ok {
 				ids = append(ids, id)
 			}
-		}
-		rit := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixBody}, Reverse: true})
-		defer rit.Close()
-		rit.Seek(append([]byte{prefixBody}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
-		if rit.Valid() {
-			b.maxID = binary.BigEndian.Uint64(rit.Item().Key()[1:])
 		}
 		return nil
 	})
@@ -425,13 +422,6 @@ func (b *Badger) ListMeta(kind string, fn func(key string, value []byte) error) 
 		}
 		return nil
 	})
-}
-
-// MaxMessageID returns the largest id ever stored.
-func (b *Badger) MaxMessageID() uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.maxID
 }
 
 // Stats returns the committer's counters.

@@ -16,12 +16,11 @@ func (b *Badger) AddMessage(id uint64, data []byte, size int, queues []string, d
 		ops = append(ops, op{key: indexKey(q, id), value: v})
 	}
 	ops[len(ops)-1].done = done
-	b.mu.Lock()
 	if len(queues) > 1 {
+		b.mu.Lock()
 		b.refs[id] = len(queues)
+		b.mu.Unlock()
 	}
-	b.maxID = max(b.maxID, id)
-	b.mu.Unlock()
 	b.submit(ops...)
 }
 

@@ -5,6 +5,8 @@
 // # Key scheme
 //
 //	f                         format marker "warren-store-v1" (refuses foreign data dirs)
+//	n                         the node id (2 bytes BE), drawn when the store is created
+//	i<node:2 BE>              the node's message counter mark (8 bytes BE)
 //	M<kind>\x00<key>          a metadata record (JSON written by the broker)
 //	b<id:8 BE>                a message body, stored once however many queues hold it
 //	q<len:2 BE><queue><id:8>  a queue's entry for a message; value: a delivered
@@ -12,8 +14,11 @@
 //	p<len:2 BE><queue><id:8>  a transient message a queue paged out of memory (the
 //	                          whole encoded message); dropped when the store opens
 //
-// Ids grow across the broker, so scanning q<queue> in key order yields a
-// queue's messages in publish order. The body size in the entry lets a
+// A message id is a node id and that node's counter (ids.go), so that ids
+// stay unique when nodes forward messages to each other. One node's ids
+// grow, so scanning q<queue> in key order yields a queue's messages in
+// publish order as long as they all come from one node (with the same node
+// id). The body size in the entry lets a
 // restart count a queue's bytes from the index alone.
 //
 // # What is written when
@@ -51,8 +56,9 @@
 //
 // # Recovery
 //
-// Open drops paged-out transient messages, rebuilds the reference counts
-// (from a sorted list of entry ids, 8 bytes a message) and the largest id;
+// Open reads the node id (drawing and writing one in a store without it),
+// drops paged-out transient messages and rebuilds the reference counts
+// (from a sorted list of entry ids, 8 bytes a message);
 // the broker then restores metadata with ListMeta and each durable queue
 // with ScanQueueIndex (ids and sizes only; bodies are read when consumers
 // approach them) or, for a priority queue, ScanQueue.

@@ -7,6 +7,7 @@ import (
 // Key scheme (see doc.go).
 var (
 	keyFormat = []byte("f")
+	keyNode   = []byte("n")
 )
 
 const (
@@ -14,7 +15,13 @@ const (
 	prefixBody  = 'b'
 	prefixIndex = 'q'
 	prefixPaged = 'p'
+	prefixMark  = 'i'
 )
+
+// idMarkKey is the key of node's message counter mark: i and the node id.
+func idMarkKey(node uint16) []byte {
+	return binary.BigEndian.AppendUint16([]byte{prefixMark}, node)
+}
 
 func metaKey(kind, key string) []byte {
 	k := make([]byte, 0, 2+len(kind)+len(key))

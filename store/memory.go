@@ -16,7 +16,8 @@ type Memory struct {
 	queues   map[string]map[uint64]bool   // queue -> id -> delivered
 	sizes    map[uint64]int               // body sizes of stored messages
 	paged    map[string]map[uint64][]byte // queue -> id -> paged-out transient message
-	maxID    uint64
+	nodeID   uint16
+	marks    map[uint16]uint64 // node -> message counter mark
 	callback chan func()
 	closed   bool
 	done     chan struct{}
@@ -31,6 +32,8 @@ func NewMemory() *Memory {
 		queues:   map[string]map[uint64]bool{},
 		sizes:    map[uint64]int{},
 		paged:    map[string]map[uint64][]byte{},
+		nodeID:   randomNodeID(),
+		marks:    map[uint16]uint64{},
 		callback: make(chan func(), 1024),
 		done:     make(chan struct{}),
 	}
@@ -107,7 +110,6 @@ func (m *Memory) AddMessage(id uint64, data []byte, size int, queues []string, d
 		}
 		m.queues[q][id] = false
 	}
-	m.maxID = max(m.maxID, id)
 	m.mu.Unlock()
 	m.after(done)
 }
@@ -294,11 +296,50 @@ func (m *Memory) Queues() (map[string]QueueStats, error) {
 	return out, nil
 }
 
-// MaxMessageID returns the largest id ever added.
-func (m *Memory) MaxMessageID() uint64 {
+// MaxMessageID returns the largest id of node among the stored messages.
+func (m *Memory) MaxMessageID(node uint16) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.maxID
+	var maxID uint64
+	for id := range m.bodies {
+		if NodeOf(id) == node {
+			maxID = max(maxID, id)
+		}
+	}
+	return maxID, nil
+}
+
+// NodeID returns the store's node id, drawn at random by NewMemory.
+func (m *Memory) NodeID() uint16 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.nodeID
+}
+
+// SetNodeID replaces the store's node id.
+func (m *Memory) SetNodeID(id uint16) error {
+	if err := CheckNodeID(id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nodeID = id
+	return nil
+}
+
+// IDMark returns node's message counter mark, or 0.
+func (m *Memory) IDMark(node uint16) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.marks[node], nil
+}
+
+// SetIDMark records node's message counter mark.
+func (m *Memory) SetIDMark(node uint16, mark uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.marks[node] = mark
+	return nil
 }
 
 // Close stops the callback goroutine.

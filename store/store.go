@@ -51,8 +51,21 @@ type Store interface {
 	RemovePaged(queue string, ids []uint64)
 	// Queues returns each queue's message count and bytes.
 	Queues() (map[string]QueueStats, error)
-	// MaxMessageID is the largest message id ever stored.
-	MaxMessageID() uint64
+	// MaxMessageID is the largest id made by node (ids.go) among the
+	// messages stored, or 0; writes still pending are waited for.
+	MaxMessageID(node uint16) (uint64, error)
+	// NodeID is the id of the node the store belongs to: drawn at random
+	// (1..MaxNodeID) when the store was created, and kept in it.
+	NodeID() uint16
+	// SetNodeID gives the store another node id (a cluster that finds two
+	// nodes with the same one assigns another); durable when it returns.
+	SetNodeID(id uint16) error
+	// IDMark is the mark last set for node's message counter, or 0.
+	IDMark(node uint16) (uint64, error)
+	// SetIDMark records node's counter mark; durable when it returns. The
+	// broker keeps it ahead of the counters it hands out, so that a
+	// restart never hands one out again.
+	SetIDMark(node uint16, mark uint64) error
 	Close() error
 }
 
