@@ -70,11 +70,11 @@ func (v *Vhost) dropExclusive(q *Queue) int {
 	for _, name := range emptied {
 		v.autoDeleteExchange(name)
 	}
-	v.srv.meta.View(func(st *meta.State) {
-		if r := st.Queue(v.name, q.Name()); r != nil {
-			v.createQueue(r) // a shared queue declared while this one held the name
-		}
-	})
+	var shared *meta.Queue // declared while this one held the name
+	v.srv.meta.View(func(st *meta.State) { shared = st.Queue(v.name, q.Name()) })
+	if shared != nil {
+		v.createQueue(shared)
+	}
 	return n
 }
 

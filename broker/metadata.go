@@ -154,11 +154,13 @@ func (v *Vhost) createQueue(r *meta.Queue) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if cur := v.Queue(r.Name); cur != nil && cur.owner != nil {
-		// An exclusive queue took the name between the check and the
-		// apply; the shared queue appears when it goes (dropExclusive).
-		v.srv.log.Warn("shared queue declared while an exclusive queue holds its name", "vhost", r.Vhost, "queue", r.Name)
-		q.Delete()
+	if cur := v.Queue(r.Name); cur != nil {
+		if cur.owner != nil {
+			// An exclusive queue took the name between the check and the
+			// apply; the shared queue appears when it goes (dropExclusive).
+			v.srv.log.Warn("shared queue declared while an exclusive queue holds its name", "vhost", r.Vhost, "queue", r.Name)
+		}
+		q.Delete() // or it is there already (dropExclusive raced the applier)
 		return
 	}
 	v.setQueue(r.Name, q)

@@ -120,6 +120,11 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Signals are caught before the listener accepts anyone, so that a
+	// client connected at once still sees a clean shutdown.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	srv, err := broker.New(cfg, st)
 	if err != nil {
 		st.Close()
@@ -170,8 +175,6 @@ func run(args []string) error {
 	defer stopTuning()
 	go newGCTuner(int64(min(o.gcFloor, math.MaxInt64)), 0.25).run(tuneCtx, time.Second, log)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
