@@ -17,7 +17,7 @@ const pagedBit = 1 << 63
 // its order): a transient backlog stays in memory while memory allows.
 type queuePager struct {
 	srv  *Server
-	q    *Queue
+	q    *localQueue
 	keys []store.MessageKey // reused by PageIn, under the queue's lock
 }
 
