@@ -17,6 +17,7 @@ type channel struct {
 
 	content    contentState
 	router     exchange.Router
+	routed     []QueueHandle // scratch for the queues a publish reaches
 	lastQueue  string
 	confirms   *confirmTracker // nil until confirm.select
 	tx         *txState        // nil until tx.select

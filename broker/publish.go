@@ -167,7 +167,8 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 	}
 	ch.stats.Inc(StatPublish)
 	ex.PublishIn.Add(1)
-	queues := v.route(&ch.router, ex, msg, nil)
+	queues := v.route(&ch.router, ex, msg, ch.routed[:0])
+	defer ch.keepRouted(queues)
 	if len(queues) == 0 {
 		if mandatory {
 			ch.stats.Inc(StatReturnUnroutable)
@@ -195,6 +196,18 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 		}
 	}
 	ch.pace(queues)
+}
+
+// maxKeptRouted bounds the routing scratch a channel keeps between publishes.
+const maxKeptRouted = 1024
+
+// keepRouted keeps the slice a publish was routed into for the next one:
+// nothing holds the queues past the publish.
+func (ch *channel) keepRouted(queues []QueueHandle) {
+	clear(queues)
+	if cap(queues) <= maxKeptRouted {
+		ch.routed = queues[:0]
+	}
 }
 
 // publishToQueues enqueues a routed message into its queues, which
