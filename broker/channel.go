@@ -5,7 +5,6 @@ import (
 
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/exchange"
-	"github.com/warrenmq/warren/queue"
 )
 
 // channel is one AMQP channel's session state. Fields above mu are touched
@@ -18,14 +17,15 @@ type channel struct {
 
 	content    contentState
 	router     exchange.Router
+	routed     []QueueHandle // scratch for the queues a publish reaches
 	lastQueue  string
 	confirms   *confirmTracker // nil until confirm.select
 	tx         *txState        // nil until tx.select
 	prefetch   int             // per-consumer prefetch for new consumers (qos global=false)
 	scratch    []unackedDelivery
-	entries    []*queue.Entry // scratch for settling
-	sincePaced int            // publishes since the last flow-control check
-	writeOK    struct {       // the last exchange publishing was allowed to
+	entries    []QueueEntry // scratch for settling
+	sincePaced int          // publishes since the last flow-control check
+	writeOK    struct {     // the last exchange publishing was allowed to
 		gen      uint64
 		exchange string
 		valid    bool
@@ -64,17 +64,17 @@ func (ch *channel) handle(m amqp.Method) error {
 	case *amqp.BasicPublish:
 		return ch.onPublish(m)
 	case *amqp.BasicAck:
-		return ch.settle(m.DeliveryTag, m.Multiple, settleAck)
+		return ch.settle(m.DeliveryTag, m.Multiple, SettleAck)
 	case *amqp.BasicNack:
 		if m.Requeue {
-			return ch.settle(m.DeliveryTag, m.Multiple, settleRequeue)
+			return ch.settle(m.DeliveryTag, m.Multiple, SettleRequeue)
 		}
-		return ch.settle(m.DeliveryTag, m.Multiple, settleReject)
+		return ch.settle(m.DeliveryTag, m.Multiple, SettleReject)
 	case *amqp.BasicReject:
 		if m.Requeue {
-			return ch.settle(m.DeliveryTag, false, settleRequeue)
+			return ch.settle(m.DeliveryTag, false, SettleRequeue)
 		}
-		return ch.settle(m.DeliveryTag, false, settleReject)
+		return ch.settle(m.DeliveryTag, false, SettleReject)
 	case *amqp.ChannelOpen:
 		return amqp.Errorf(amqp.ChannelError, "second 'channel.open' seen")
 	case *amqp.ChannelClose:
@@ -172,21 +172,21 @@ func (ch *channel) shutdown() {
 		pending = append(pending, ch.tx.acks...)
 		ch.tx = nil
 	}
-	settleByQueue(pending, nil, settleRequeue)
+	settleByQueue(pending, nil, SettleRequeue)
 	ch.c.srv.replyTo.unregisterChannel(ch)
 }
 
 // settleByQueue groups deliveries by queue, in order, and settles each
 // group with its queue. The common case of one queue allocates nothing
 // beyond entries' growth; entries is scratch space the caller may reuse.
-func settleByQueue(ds []unackedDelivery, entries []*queue.Entry, kind settleKind) []*queue.Entry {
+func settleByQueue(ds []unackedDelivery, entries []QueueEntry, how Settlement) []QueueEntry {
 	if len(ds) == 0 {
 		return entries
 	}
-	first := ds[0].entry.Queue()
+	first := ds[0].queue
 	single := true
 	for _, d := range ds[1:] {
-		if d.entry.Queue() != first {
+		if d.queue != first {
 			single = false
 			break
 		}
@@ -196,7 +196,7 @@ func settleByQueue(ds []unackedDelivery, entries []*queue.Entry, kind settleKind
 		for _, d := range ds {
 			entries = append(entries, d.entry)
 		}
-		settleQueue(first, entries, kind)
+		first.Settle(how, entries)
 		clear(entries)
 		return entries[:0]
 	}
@@ -205,28 +205,16 @@ func settleByQueue(ds []unackedDelivery, entries []*queue.Entry, kind settleKind
 		if done[i] {
 			continue
 		}
-		q := ds[i].entry.Queue()
+		q := ds[i].queue
 		entries = entries[:0]
 		for j := i; j < len(ds); j++ {
-			if !done[j] && ds[j].entry.Queue() == q {
+			if !done[j] && ds[j].queue == q {
 				entries = append(entries, ds[j].entry)
 				done[j] = true
 			}
 		}
-		settleQueue(q, entries, kind)
+		q.Settle(how, entries)
 	}
 	clear(entries)
 	return entries[:0]
-}
-
-// settleQueue acks, requeues or rejects entries of one queue.
-func settleQueue(q *queue.Queue, entries []*queue.Entry, kind settleKind) {
-	switch kind {
-	case settleAck:
-		q.Ack(entries)
-	case settleRequeue:
-		q.Requeue(entries)
-	default:
-		q.Reject(entries)
-	}
 }

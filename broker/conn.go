@@ -60,7 +60,7 @@ type conn struct {
 	wrote      atomic.Bool   // the writer wrote since the last heartbeat tick
 
 	mu        sync.Mutex // guards exclusive
-	exclusive map[*Queue]struct{}
+	exclusive map[*localQueue]struct{}
 
 	stats        connStats
 	retired      Counters    // message counters of closed channels
@@ -81,16 +81,13 @@ func newConn(s *Server, nc net.Conn) *conn {
 		out:         newOutbox(s.cfg.FrameMax),
 		channels:    map[uint16]*channel{},
 		done:        make(chan struct{}),
-		exclusive:   map[*Queue]struct{}{},
+		exclusive:   map[*localQueue]struct{}{},
 		connectedAt: time.Now(),
 		frameMax:    s.cfg.FrameMax,
 	}
 	c.log = s.log.With("conn", c.name)
 	return c
 }
-
-// Name returns the connection's name as management shows it.
-func (c *conn) Name() string { return c.name }
 
 // deadlineReader sets a read deadline before each read of the socket, so
 // that a peer silent for two heartbeat intervals is dropped.
@@ -472,15 +469,7 @@ func (c *conn) teardown() {
 			c.vhost.retired.addAll(&s)
 			c.statsRetired.Store(true)
 		}
-		c.mu.Lock()
-		excl := make([]*Queue, 0, len(c.exclusive))
-		for q := range c.exclusive {
-			excl = append(excl, q)
-		}
-		c.mu.Unlock()
-		for _, q := range excl {
-			q.vhost.autoDeleteQueue(q)
-		}
+		c.dropExclusiveQueues()
 		close(c.done)
 		if c.writerDone != nil {
 			<-c.writerDone // bounded by the write deadline
@@ -493,13 +482,26 @@ func (c *conn) teardown() {
 	})
 }
 
-func (c *conn) addExclusive(q *Queue) {
+// dropExclusiveQueues deletes the connection's exclusive queues.
+func (c *conn) dropExclusiveQueues() {
+	c.mu.Lock()
+	excl := make([]*localQueue, 0, len(c.exclusive))
+	for q := range c.exclusive {
+		excl = append(excl, q)
+	}
+	c.mu.Unlock()
+	for _, q := range excl {
+		q.vhost.autoDeleteQueue(q)
+	}
+}
+
+func (c *conn) addExclusive(q *localQueue) {
 	c.mu.Lock()
 	c.exclusive[q] = struct{}{}
 	c.mu.Unlock()
 }
 
-func (c *conn) removeExclusive(q *Queue) {
+func (c *conn) removeExclusive(q *localQueue) {
 	c.mu.Lock()
 	delete(c.exclusive, q)
 	c.mu.Unlock()

@@ -236,7 +236,7 @@ func TestSilentPeerIsDroppedAfterTwoHeartbeats(t *testing.T) {
 	}
 	// Everything it held is released: its exclusive queue is gone and its
 	// unacked message is ready again, flagged redelivered.
-	waitFor(t, "the dropped connection to be released", func() bool { return len(b.Server.Connections()) == 1 })
+	waitFor(t, "the dropped connection to be released", func() bool { return b.Server.ConnectionCount() == 1 })
 	_, err := f.ch().QueueDeclarePassive("silent-excl", false, false, true, false, nil)
 	expectCode(t, err, amqp.NotFound)
 	d, ok, err := f.ch().Get(work, true)
@@ -347,7 +347,7 @@ func TestThousandConnectionsLeaveNothingBehind(t *testing.T) {
 	// Warm up: the first connection starts lazily created goroutines.
 	c := dial(t, b.URL)
 	c.Close()
-	waitFor(t, "warm-up connection to go", func() bool { return len(b.Server.Connections()) == 0 })
+	waitFor(t, "warm-up connection to go", func() bool { return b.Server.ConnectionCount() == 0 })
 	goroutines, fds := runtime.NumGoroutine(), countFDs(t)
 	for i := 0; i < 1000; i++ {
 		c, err := rmq.Dial(b.URL)
@@ -361,7 +361,7 @@ func TestThousandConnectionsLeaveNothingBehind(t *testing.T) {
 		ch.Close()
 		c.Close()
 	}
-	waitFor(t, "connections to be released", func() bool { return len(b.Server.Connections()) == 0 })
+	waitFor(t, "connections to be released", func() bool { return b.Server.ConnectionCount() == 0 })
 	waitFor(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= goroutines })
 	waitFor(t, "file descriptors to close", func() bool { return countFDs(t) <= fds })
 }

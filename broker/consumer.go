@@ -14,7 +14,7 @@ import (
 type consumer struct {
 	ch        *channel
 	tag       string
-	q         *Queue
+	q         QueueHandle
 	noAck     bool
 	exclusive bool
 	prefetch  int // per-consumer limit (0: none)
@@ -24,8 +24,8 @@ type consumer struct {
 	blocked atomic.Bool // refused a delivery for lack of credit; needs a kick
 }
 
-// Deliver implements queue.Consumer.
-func (c *consumer) Deliver(e *queue.Entry, redelivered bool) bool {
+// Deliver implements Consumer.
+func (c *consumer) Deliver(e QueueEntry, redelivered bool) bool {
 	ch := c.ch
 	ch.mu.Lock()
 	if ch.closed || !c.started || !c.hasCreditLocked() {
@@ -36,7 +36,7 @@ func (c *consumer) Deliver(e *queue.Entry, redelivered bool) bool {
 	ch.nextTag++
 	tag := ch.nextTag
 	if !c.noAck {
-		ch.unacked.push(unackedDelivery{tag: tag, entry: e, consumer: c})
+		ch.unacked.push(unackedDelivery{tag: tag, queue: c.q, entry: e, consumer: c})
 		c.unacked++
 	}
 	m := e.Message()
@@ -47,10 +47,7 @@ func (c *consumer) Deliver(e *queue.Entry, redelivered bool) bool {
 	o.mu.Unlock()
 	ch.mu.Unlock()
 	o.notify()
-	countDelivery(ch, c.q, false, c.noAck, redelivered)
-	if !c.noAck && !redelivered {
-		c.q.vhost.srv.markDelivered(c.q, m)
-	}
+	ch.countDelivery(false, c.noAck, redelivered)
 	return true
 }
 
@@ -84,9 +81,9 @@ func (c *consumer) detach() {
 	c.q.RemoveConsumer(c)
 }
 
-// queueDeleted runs when the consumer's queue is deleted: the consumer goes
-// away, and clients that announced consumer_cancel_notify are told.
-func (c *consumer) queueDeleted() {
+// QueueDeleted implements Consumer: the consumer goes away, and clients
+// that announced consumer_cancel_notify are told.
+func (c *consumer) QueueDeleted() {
 	ch := c.ch
 	ch.mu.Lock()
 	if ch.consumers[c.tag] != c {
@@ -261,7 +258,7 @@ func (ch *channel) onGet(m *amqp.BasicGet) error {
 	ch.nextTag++
 	tag := ch.nextTag
 	if !m.NoAck {
-		ch.unacked.push(unackedDelivery{tag: tag, entry: e})
+		ch.unacked.push(unackedDelivery{tag: tag, queue: q, entry: e})
 	}
 	ch.getOk = amqp.BasicGetOk{DeliveryTag: tag, Redelivered: e.Redelivered(), Exchange: msg.Exchange, RoutingKey: msg.RoutingKey, MessageCount: uint32(remaining)}
 	o := ch.c.out
@@ -270,24 +267,12 @@ func (ch *channel) onGet(m *amqp.BasicGet) error {
 	o.mu.Unlock()
 	ch.mu.Unlock()
 	o.notify()
-	countDelivery(ch, q, true, m.NoAck, e.Redelivered())
-	if !m.NoAck && !e.Redelivered() {
-		ch.c.srv.markDelivered(q, msg)
-	}
+	ch.countDelivery(true, m.NoAck, e.Redelivered())
 	return nil
 }
 
-// settleKind is what a client does with delivered messages.
-type settleKind uint8
-
-const (
-	settleAck settleKind = iota
-	settleRequeue
-	settleReject
-)
-
 // settle acks, requeues or rejects the deliveries up to tag.
-func (ch *channel) settle(tag uint64, multiple bool, kind settleKind) error {
+func (ch *channel) settle(tag uint64, multiple bool, how Settlement) error {
 	ch.mu.Lock()
 	ds, ok := ch.unacked.take(tag, multiple, ch.scratch[:0])
 	if !ok {
@@ -307,11 +292,11 @@ func (ch *channel) settle(tag uint64, multiple bool, kind settleKind) error {
 	}
 	ch.mu.Unlock()
 	if ch.tx != nil {
-		ch.tx.settle(ds, kind)
+		ch.tx.settle(ds, how)
 		ch.scratch = ds[:0]
 		return nil
 	}
-	ch.apply(ds, kind)
+	ch.apply(ds, how)
 	for _, d := range ds {
 		if d.consumer != nil {
 			d.consumer.kick()
@@ -326,11 +311,11 @@ func (ch *channel) settle(tag uint64, multiple bool, kind settleKind) error {
 }
 
 // apply settles deliveries with their queues.
-func (ch *channel) apply(ds []unackedDelivery, kind settleKind) {
-	if kind == settleAck {
-		ch.countAcks(ds)
+func (ch *channel) apply(ds []unackedDelivery, how Settlement) {
+	if how == SettleAck {
+		ch.stats.Add(StatAck, uint64(len(ds)))
 	}
-	ch.entries = settleByQueue(ds, ch.entries, kind)
+	ch.entries = settleByQueue(ds, ch.entries, how)
 }
 
 func (ch *channel) onRecover(requeue, reply bool) error {
@@ -346,7 +331,7 @@ func (ch *channel) onRecover(requeue, reply bool) error {
 	}
 	cs := ch.consumerList()
 	ch.mu.Unlock()
-	ch.apply(ds, settleRequeue)
+	ch.apply(ds, SettleRequeue)
 	for _, c := range cs {
 		c.kick()
 	}

@@ -167,20 +167,20 @@ func (ch *channel) onQueueUnbind(m *amqp.QueueUnbind) error {
 // checkExclusive refuses access to another connection's exclusive queue.
 func (ch *channel) checkExclusive(name string) error {
 	v := ch.vhost()
-	if q := v.Queue(name); q != nil && q.owner != nil && q.owner != ch.c {
+	if q := v.localQueue(name); q != nil && q.owner != nil && q.owner != ch.c {
 		return v.lockedQueue(name)
 	}
 	return nil
 }
 
 // lookupQueue finds a queue for basic.consume, get and purge.
-func (ch *channel) lookupQueue(name string) (*Queue, error) {
+func (ch *channel) lookupQueue(name string) (QueueHandle, error) {
 	name, err := ch.queueName(name)
 	if err != nil {
 		return nil, err
 	}
 	v := ch.vhost()
-	q := v.Queue(name)
+	q := v.localQueue(name)
 	if q == nil {
 		return nil, v.notFoundQueue(name)
 	}

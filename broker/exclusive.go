@@ -13,15 +13,15 @@ import (
 
 // declareExclusive declares (or redeclares) an exclusive queue of owner,
 // or refuses a declare that clashes with an exclusive queue.
-func (v *Vhost) declareExclusive(s QueueSpec, owner *conn) (*Queue, error) {
+func (v *Vhost) declareExclusive(s QueueSpec, owner *conn) (*localQueue, error) {
 	want := meta.Queue{Vhost: v.name, Name: s.Name, Durable: s.Durable, AutoDelete: s.AutoDelete, Args: s.Args}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if cur := v.Queue(s.Name); cur != nil {
+	if cur := v.localQueue(s.Name); cur != nil {
 		if err := meta.CheckQueueEquivalent(cur.record(), cur.owner != nil, want, s.Exclusive); err != nil {
 			return nil, err
 		}
-		cur.Touch()
+		cur.queue.Touch()
 		return cur, nil
 	}
 	if err := meta.CheckNewQueue(want, s.ServerNamed); err != nil {
@@ -49,9 +49,9 @@ func (v *Vhost) declareExclusive(s QueueSpec, owner *conn) (*Queue, error) {
 // dropExclusive deletes an exclusive queue with its bindings, returning
 // how many messages it held. Auto-delete exchanges left without bindings
 // go too, through the log.
-func (v *Vhost) dropExclusive(q *Queue) int {
+func (v *Vhost) dropExclusive(q *localQueue) int {
 	v.mu.Lock()
-	if v.Queue(q.Name()) != q {
+	if v.localQueue(q.Name()) != q {
 		v.mu.Unlock()
 		return 0
 	}
@@ -63,7 +63,7 @@ func (v *Vhost) dropExclusive(q *Queue) int {
 			emptied = append(emptied, x.Name)
 		}
 	}
-	n := v.finishQueue(q)
+	n := q.Delete()
 	if q.owner != nil {
 		q.owner.removeExclusive(q)
 	}

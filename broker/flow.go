@@ -24,7 +24,7 @@ const (
 
 // pace pauses the reader while a queue the channel publishes to has a
 // growing backlog in front of its consumers.
-func (ch *channel) pace(queues []*Queue) {
+func (ch *channel) pace(queues []QueueHandle) {
 	ch.sincePaced++
 	if ch.sincePaced < flowCheckEvery {
 		return
@@ -43,7 +43,7 @@ func (ch *channel) pace(queues []*Queue) {
 }
 
 // overloaded reports whether q has consumers and more than limit ready messages.
-func overloaded(q *Queue, limit int) bool {
+func overloaded(q QueueHandle, limit int) bool {
 	ready, _, consumers := q.Counts()
 	return consumers > 0 && ready > limit
 }

@@ -31,7 +31,7 @@ type ConnectionInfo struct {
 // ConnectionInfos lists the open connections that finished the handshake.
 func (s *Server) ConnectionInfos() []ConnectionInfo {
 	var out []ConnectionInfo
-	for _, c := range s.Connections() {
+	for _, c := range s.connections() {
 		if info, ok := c.info(); ok {
 			out = append(out, info)
 		}
@@ -60,7 +60,7 @@ func (c *conn) info() (ConnectionInfo, bool) {
 // CloseConnection closes the named connection with 320 CONNECTION_FORCED
 // and reason; it reports whether the connection existed.
 func (s *Server) CloseConnection(name, reason string) bool {
-	for _, c := range s.Connections() {
+	for _, c := range s.connections() {
 		if c.name == name && c.opened.Load() {
 			c.forceClose(amqp.Errorf(amqp.ConnectionForced, "%s", reason))
 			return true
@@ -87,7 +87,7 @@ type ChannelInfo struct {
 // ChannelInfos lists every open channel.
 func (s *Server) ChannelInfos() []ChannelInfo {
 	var out []ChannelInfo
-	for _, c := range s.Connections() {
+	for _, c := range s.connections() {
 		if !c.opened.Load() {
 			continue
 		}
@@ -126,7 +126,7 @@ type ConsumerInfo struct {
 // ConsumerInfos lists every consumer.
 func (s *Server) ConsumerInfos() []ConsumerInfo {
 	var out []ConsumerInfo
-	for _, c := range s.Connections() {
+	for _, c := range s.connections() {
 		if !c.opened.Load() {
 			continue
 		}
@@ -156,21 +156,6 @@ type QueueInfo struct {
 	ReadyBytes                     int64
 	PagedOut                       int    // ready messages out of memory, in the store
 	Policy                         string // the policy applied, "" for none
-}
-
-// Info returns the queue's description.
-func (q *Queue) Info() QueueInfo {
-	cfg := q.Config()
-	ready, unacked, consumers := q.Counts()
-	info := QueueInfo{
-		Vhost: q.vhost.name, Name: cfg.Name, Durable: cfg.Durable, AutoDelete: cfg.AutoDelete,
-		Exclusive: cfg.Exclusive, Arguments: cfg.Args, Ready: ready, Unacked: unacked,
-		Consumers: consumers, ReadyBytes: q.ReadyBytes(), PagedOut: q.PagedOut(), Policy: q.PolicyName(),
-	}
-	if q.owner != nil {
-		info.Owner = q.owner.name
-	}
-	return info
 }
 
 // ExchangeInfo describes one exchange.

@@ -37,24 +37,25 @@ func (v *Vhost) Publish(exchangeName, routingKey string, props amqp.Properties, 
 	outcome := &publishOutcome{stored: done}
 	outcome.pending.Store(1)
 	srv.persistMessage(msg, queues, outcome)
-	publishToQueues(srv, ex, msg, queues)
+	publishToQueues(ex, msg, queues)
 	outcome.done()
 	return true, <-done
 }
 
-// GotMessage is a message taken by Queue.GetMessages.
+// GotMessage is a message taken by GetMessages.
 type GotMessage struct {
 	Message      *queue.Message
 	Redelivered  bool
 	MessageCount int // ready messages left after this one
 }
 
-// GetMessages takes up to count ready messages, as the management API's
-// "get messages" does: with requeue they go back to their places (flagged
-// redelivered), otherwise they are acknowledged and leave the queue.
-func (q *Queue) GetMessages(count int, requeue bool) []GotMessage {
+// GetMessages takes up to count ready messages from q, as the management
+// API's "get messages" does: with requeue they go back to their places
+// (flagged redelivered), otherwise they are acknowledged and leave the
+// queue.
+func GetMessages(q QueueHandle, count int, requeue bool) []GotMessage {
 	var out []GotMessage
-	var entries []*queue.Entry
+	var entries []QueueEntry
 	for range count {
 		e, remaining, ok := q.Get(false)
 		if !ok {
@@ -62,30 +63,11 @@ func (q *Queue) GetMessages(count int, requeue bool) []GotMessage {
 		}
 		out = append(out, GotMessage{Message: e.Message(), Redelivered: e.Redelivered(), MessageCount: remaining})
 		entries = append(entries, e)
-		if requeue && !e.Redelivered() {
-			q.vhost.srv.markDelivered(q, e.Message())
-		}
-		q.stats.Inc(StatGet)
-		if e.Redelivered() {
-			q.stats.Inc(StatRedeliver)
-		}
 	}
+	how := SettleAck
 	if requeue {
-		q.Requeue(entries)
-	} else {
-		q.Ack(entries)
-		q.stats.Add(StatAck, uint64(len(entries)))
+		how = SettleRequeue
 	}
+	q.Settle(how, entries)
 	return out
 }
-
-// OwnerName is the name of the connection owning an exclusive queue, or "".
-func (q *Queue) OwnerName() string {
-	if q.owner == nil {
-		return ""
-	}
-	return q.owner.name
-}
-
-// Vhost returns the queue's vhost.
-func (q *Queue) Vhost() *Vhost { return q.vhost }

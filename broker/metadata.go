@@ -113,7 +113,7 @@ func (s *Server) dropVhost(name string) {
 	// A connection marks itself opened after setting its vhost, then
 	// checks deleted: either it sees deleted or this loop sees it opened.
 	v.deleted.Store(true)
-	for _, c := range s.Connections() {
+	for _, c := range s.connections() {
 		if c.opened.Load() && c.vhost == v {
 			c.forceClose(amqp.Errorf(amqp.ConnectionForced, "vhost '%s' is deleted", name))
 		}
@@ -127,7 +127,7 @@ func (s *Server) dropVhost(name string) {
 // connection marks itself opened after authenticating, then checks that
 // its user exists: either it sees the deletion or this loop sees it opened.
 func (s *Server) closeUserConnections(name string) {
-	for _, c := range s.Connections() {
+	for _, c := range s.connections() {
 		if c.opened.Load() && c.user.Name == name {
 			c.forceClose(amqp.Errorf(amqp.ConnectionForced, "user '%s' was deleted", name))
 		}
@@ -154,13 +154,13 @@ func (v *Vhost) createQueue(r *meta.Queue) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if cur := v.Queue(r.Name); cur != nil {
+	if cur := v.localQueue(r.Name); cur != nil {
 		if cur.owner != nil {
 			// An exclusive queue took the name between the check and the
 			// apply; the shared queue appears when it goes (dropExclusive).
 			v.srv.log.Warn("shared queue declared while an exclusive queue holds its name", "vhost", r.Vhost, "queue", r.Name)
 		}
-		q.Delete() // or it is there already (dropExclusive raced the applier)
+		q.queue.Delete() // new and unreachable (or the queue is there already: dropExclusive raced the applier)
 		return
 	}
 	v.setQueue(r.Name, q)
@@ -170,30 +170,14 @@ func (v *Vhost) createQueue(r *meta.Queue) {
 // stored messages deleted.
 func (v *Vhost) dropQueue(name string) {
 	v.mu.Lock()
-	q := v.Queue(name)
+	q := v.localQueue(name)
 	if q == nil || q.owner != nil {
 		v.mu.Unlock()
 		return
 	}
 	v.setQueue(name, nil)
 	v.mu.Unlock()
-	v.finishQueue(q)
-}
-
-// finishQueue deletes a queue that is no longer reachable by name.
-func (v *Vhost) finishQueue(q *Queue) int {
-	consumers, n := q.Delete()
-	if q.durable {
-		if err := v.srv.store.DeleteQueue(q.storeKey); err != nil {
-			v.srv.log.Error("deleting a queue's messages failed", "queue", q.Name(), "err", err)
-		}
-	}
-	for _, c := range consumers {
-		if bc, ok := c.(*consumer); ok {
-			bc.queueDeleted()
-		}
-	}
-	return n
+	q.Delete()
 }
 
 // restoreMetadata opens the metadata log over the store, which rebuilds
@@ -251,7 +235,7 @@ func (s *Server) dropOrphanMessages() error {
 	}
 	live := map[string]bool{}
 	for _, v := range s.Vhosts() {
-		for _, q := range v.Queues() {
+		for _, q := range v.localQueues() {
 			live[q.storeKey] = true
 		}
 	}

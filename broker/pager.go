@@ -24,7 +24,7 @@ const _ uint64 = pagedBit - 1 - store.MaxID
 // and the PageIn of another priority level, so it keeps no state here.
 type queuePager struct {
 	srv *Server
-	q   *Queue
+	q   *localQueue
 }
 
 // PageOut returns m's token, writing m to the store when it is not there.

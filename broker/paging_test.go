@@ -42,7 +42,7 @@ func pagedOut(t *testing.T, b *brokertest.Broker, name string) int {
 	if q == nil {
 		t.Fatalf("no queue %q", name)
 	}
-	return q.PagedOut()
+	return q.Info().PagedOut
 }
 
 func wantSequence(t *testing.T, got []string, n int) {

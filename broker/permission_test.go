@@ -1,8 +1,10 @@
 package broker_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	rmq "github.com/rabbitmq/amqp091-go"
 
@@ -34,10 +36,20 @@ func TestPermissionsEnforced(t *testing.T) {
 	step := func(name string, allowed bool, op func(ch *rmq.Channel) error) {
 		t.Helper()
 		ch := openChannel(t, conn)
+		closed := ch.NotifyClose(make(chan *rmq.Error, 1))
 		err := op(ch)
 		if err == nil && !allowed {
-			// Asynchronous methods (publish) fail on the next round trip.
+			// Asynchronous methods (publish) fail on the next round trip,
+			// or close the channel before it is sent.
 			err = ch.ExchangeDeclarePassive("amq.direct", "direct", true, false, false, false, nil)
+			var ae *rmq.Error
+			if errors.As(err, &ae) && ae.Code == rmq.ChannelError {
+				select {
+				case e := <-closed:
+					err = e
+				case <-time.After(5 * time.Second):
+				}
+			}
 		}
 		switch {
 		case allowed && err != nil:

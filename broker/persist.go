@@ -32,17 +32,18 @@ type Store interface {
 }
 
 // isDurable reports whether q stores persistent messages.
-func (q *Queue) isDurable() bool { return q.durable }
+func (q *localQueue) isDurable() bool { return q.durable }
 
-// persistMessage hands a persistent message for durable queues to the
-// store's group committer; outcome (if any) waits for the commit.
-func (s *Server) persistMessage(msg *queue.Message, queues []*Queue, outcome *publishOutcome) {
+// persistMessage hands a persistent message for the durable queues of this
+// node to the store's group committer, as one record; outcome (if any)
+// waits for the commit.
+func (s *Server) persistMessage(msg *queue.Message, queues []QueueHandle, outcome *publishOutcome) {
 	if !msg.Persistent() {
 		return
 	}
 	var keys []string
-	for _, q := range queues {
-		if q.isDurable() {
+	for _, h := range queues {
+		if q, ok := h.(*localQueue); ok && q.isDurable() {
 			keys = append(keys, q.storeKey)
 		}
 	}
@@ -74,21 +75,21 @@ func (s *Server) persistMessage(msg *queue.Message, queues []*Queue, outcome *pu
 }
 
 // unpersistRejected removes a message a durable queue refused.
-func (s *Server) unpersistRejected(q *Queue, msg *queue.Message) {
+func (s *Server) unpersistRejected(q *localQueue, msg *queue.Message) {
 	if msg.Persistent() && q.isDurable() {
 		s.store.RemoveMessage(q.storeKey, msg.ID)
 	}
 }
 
 // markDelivered records a first delivery of a persistent message.
-func (s *Server) markDelivered(q *Queue, msg *queue.Message) {
+func (s *Server) markDelivered(q *localQueue, msg *queue.Message) {
 	if msg.Persistent() && q.isDurable() {
 		s.store.MarkDelivered(q.storeKey, msg.ID, msg.Size())
 	}
 }
 
 // removed deletes from the store the persistent messages that left q.
-func (s *Server) removed(q *Queue, msgs []*queue.Message) {
+func (s *Server) removed(q *localQueue, msgs []*queue.Message) {
 	if !q.isDurable() {
 		return
 	}
@@ -104,12 +105,12 @@ func (s *Server) removed(q *Queue, msgs []*queue.Message) {
 // back as they near its head, so a restart with millions of messages is
 // quick. A priority queue needs each message's priority, so its messages
 // are read in full (and paged out again past the queue's memory bound).
-func (s *Server) restoreMessages(q *Queue) (int, error) {
+func (s *Server) restoreMessages(q *localQueue) (int, error) {
 	n := 0
 	var err error
-	if q.Config().MaxPriority == 0 {
+	if q.queue.Config().MaxPriority == 0 {
 		err = s.store.ScanQueueIndex(q.storeKey, func(id uint64, size int, _ bool) error {
-			q.RestorePaged(id, int64(size))
+			q.queue.RestorePaged(id, int64(size))
 			n++
 			return nil
 		})
@@ -120,11 +121,11 @@ func (s *Server) restoreMessages(q *Queue) (int, error) {
 				return false, fmt.Errorf("decode message %d: %w", id, err)
 			}
 			msg.ID = id
-			q.Restore(msg, delivered)
+			q.queue.Restore(msg, delivered)
 			n++
 			return true, nil
 		})
 	}
-	q.ArmAfterRestore()
+	q.queue.ArmAfterRestore()
 	return n, err
 }

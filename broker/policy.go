@@ -105,11 +105,11 @@ func found(err error) (bool, error) {
 
 // applyPolicies gives every queue its effective configuration.
 func (v *Vhost) applyPolicies() {
-	for _, q := range v.Queues() {
-		cfg := q.Config()
+	for _, q := range v.localQueues() {
+		cfg := q.queue.Config()
 		eff, policy := v.effectiveQueueConfig(cfg)
 		q.policy.Store(&policy)
-		q.SetEffective(eff)
+		q.queue.SetEffective(eff)
 	}
 }
 
@@ -155,8 +155,8 @@ func (v *Vhost) policyAlternateExchange(name string) string {
 	return ae
 }
 
-// PolicyName returns the name of the policy applied to the queue, or "".
-func (q *Queue) PolicyName() string {
+// policyName returns the name of the policy applied to the queue, or "".
+func (q *localQueue) policyName() string {
 	if p := q.policy.Load(); p != nil {
 		return *p
 	}

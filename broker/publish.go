@@ -167,7 +167,8 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 	}
 	ch.stats.Inc(StatPublish)
 	ex.PublishIn.Add(1)
-	queues := v.route(&ch.router, ex, msg, nil)
+	queues := v.route(&ch.router, ex, msg, ch.routed[:0])
+	defer ch.keepRouted(queues)
 	if len(queues) == 0 {
 		if mandatory {
 			ch.stats.Inc(StatReturnUnroutable)
@@ -185,7 +186,7 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 		outcome.pending.Store(1)
 	}
 	srv.persistMessage(msg, queues, outcome)
-	rejected := publishToQueues(srv, ex, msg, queues)
+	rejected := publishToQueues(ex, msg, queues)
 	if outcome != nil {
 		if rejected {
 			outcome.nack.Store(true)
@@ -197,20 +198,27 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 	ch.pace(queues)
 }
 
+// maxKeptRouted bounds the routing scratch a channel keeps between publishes.
+const maxKeptRouted = 1024
+
+// keepRouted keeps the slice a publish was routed into for the next one:
+// nothing holds the queues past the publish.
+func (ch *channel) keepRouted(queues []QueueHandle) {
+	clear(queues)
+	if cap(queues) <= maxKeptRouted {
+		ch.routed = queues[:0]
+	}
+}
+
 // publishToQueues enqueues a routed message into its queues, which
 // persistMessage has already been given, and reports whether a queue
-// rejected it (x-overflow reject-publish).
-func publishToQueues(srv *Server, ex *exchange.Exchange, msg *queue.Message, queues []*Queue) (rejected bool) {
+// rejected it (x-overflow reject-publish). A queue deleted meanwhile
+// drops it.
+func publishToQueues(ex *exchange.Exchange, msg *queue.Message, queues []QueueHandle) (rejected bool) {
 	ex.PublishOut.Add(uint64(len(queues)))
 	for _, q := range queues {
-		switch q.Publish(msg) {
-		case queue.Accepted:
-			q.stats.Inc(StatPublish)
-		case queue.Rejected:
+		if q.Publish(msg) == queue.Rejected {
 			rejected = true
-			srv.unpersistRejected(q, msg)
-		case queue.Dropped: // the queue was deleted meanwhile
-			srv.unpersistRejected(q, msg)
 		}
 	}
 	return rejected
@@ -308,7 +316,7 @@ func stripBCC(msg *queue.Message) *queue.Message {
 
 // route returns the queues msg reaches from ex, each once, following CC and
 // BCC headers and alternate exchanges.
-func (v *Vhost) route(r *exchange.Router, ex *exchange.Exchange, msg *queue.Message, out []*Queue) []*Queue {
+func (v *Vhost) route(r *exchange.Router, ex *exchange.Exchange, msg *queue.Message, out []QueueHandle) []QueueHandle {
 	out = v.routeKey(r, ex, msg.RoutingKey, msg.Properties.Headers, out)
 	if h := msg.Properties.Headers; h != nil {
 		for _, hk := range [...]string{"CC", "BCC"} {
@@ -327,16 +335,16 @@ func (v *Vhost) route(r *exchange.Router, ex *exchange.Exchange, msg *queue.Mess
 // maxAlternateHops bounds chains of alternate exchanges.
 const maxAlternateHops = 8
 
-func (v *Vhost) routeKey(r *exchange.Router, ex *exchange.Exchange, key string, headers amqp.Table, out []*Queue) []*Queue {
+func (v *Vhost) routeKey(r *exchange.Router, ex *exchange.Exchange, key string, headers amqp.Table, out []QueueHandle) []QueueHandle {
 	for hop := 0; ex != nil && hop < maxAlternateHops; hop++ {
 		before := len(out)
 		if ex.Name == "" {
-			if q := v.Queue(key); q != nil {
+			if q := v.localQueue(key); q != nil {
 				out = appendQueue(out, q)
 			}
 		} else {
 			for _, name := range r.Route(ex, v.Exchange, key, headers) {
-				if q := v.Queue(name); q != nil {
+				if q := v.localQueue(name); q != nil {
 					out = appendQueue(out, q)
 				}
 			}
@@ -361,7 +369,7 @@ func (v *Vhost) alternateExchange(ex *exchange.Exchange) *exchange.Exchange {
 	return v.Exchange(name)
 }
 
-func appendQueue(out []*Queue, q *Queue) []*Queue {
+func appendQueue(out []QueueHandle, q QueueHandle) []QueueHandle {
 	for _, x := range out {
 		if x == q {
 			return out
@@ -371,8 +379,8 @@ func appendQueue(out []*Queue, q *Queue) []*Queue {
 }
 
 // deadLetter republishes messages a queue dead-lettered to its DLX.
-func (s *Server) deadLetter(v *Vhost, q *Queue, dead []queue.DeadLetter) {
-	cfg := q.Config()
+func (s *Server) deadLetter(v *Vhost, q *localQueue, dead []queue.DeadLetter) {
+	cfg := q.queue.Config()
 	dlx := v.Exchange(cfg.DeadLetterExchange)
 	if dlx == nil {
 		return // RabbitMQ drops dead letters whose DLX does not exist
@@ -381,8 +389,8 @@ func (s *Server) deadLetter(v *Vhost, q *Queue, dead []queue.DeadLetter) {
 	defer s.routers.Put(r)
 	now := time.Now()
 	for _, d := range dead {
-		msg := q.DeadLetterMessage(d, now, s.newMessageID())
-		var targets []*Queue
+		msg := q.queue.DeadLetterMessage(d, now, s.newMessageID())
+		var targets []QueueHandle
 		if cfg.HasDeadLetterRoutingKey {
 			targets = v.routeKey(r, dlx, msg.RoutingKey, msg.Properties.Headers, nil)
 		} else {
@@ -399,9 +407,7 @@ func (s *Server) deadLetter(v *Vhost, q *Queue, dead []queue.DeadLetter) {
 		}
 		s.persistMessage(msg, kept, nil)
 		for _, t := range kept {
-			if t.Publish(msg) != queue.Accepted {
-				s.unpersistRejected(t, msg)
-			}
+			t.Publish(msg)
 		}
 	}
 }

@@ -10,13 +10,13 @@ import (
 
 // rawClient speaks AMQP frame by frame, to send what real clients never do.
 type rawClient struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	fr *amqp.FrameReader
 }
 
 // dialRaw connects and completes the handshake with the given tune-ok values.
-func dialRaw(t *testing.T, addr string, frameMax uint32, heartbeat, channelMax uint16) *rawClient {
+func dialRaw(t testing.TB, addr string, frameMax uint32, heartbeat, channelMax uint16) *rawClient {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {

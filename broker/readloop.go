@@ -130,11 +130,13 @@ func (c *conn) handleConnMethod(m amqp.Method) error {
 	case *amqp.ConnectionClose:
 		c.log.Debug("client closed connection", "code", m.ReplyCode, "text", m.ReplyText)
 		c.closing.Store(true)
-		// As RabbitMQ: the channels are shut down (their unacked messages
-		// requeued) before close-ok, so the client sees the requeue done.
+		// The channels are shut down (their unacked messages requeued) and
+		// the exclusive queues deleted before close-ok, so that a client
+		// sees both done once its close returns.
 		for _, ch := range c.channelList() {
 			ch.shutdown()
 		}
+		c.dropExclusiveQueues()
 		c.out.method(0, &amqp.ConnectionCloseOk{})
 		return errClientClosed
 	case *amqp.ConnectionCloseOk:

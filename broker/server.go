@@ -173,8 +173,8 @@ func (s *Server) startConn(nc net.Conn) {
 	}()
 }
 
-// Connections returns a snapshot of the open connections.
-func (s *Server) Connections() []*conn {
+// connections returns a snapshot of the open connections.
+func (s *Server) connections() []*conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]*conn, 0, len(s.conns))
@@ -182,6 +182,15 @@ func (s *Server) Connections() []*conn {
 		out = append(out, c)
 	}
 	return out
+}
+
+// ConnectionCount is the number of connections the server holds,
+// including those in the handshake and those closing (ConnectionInfos
+// lists the open ones).
+func (s *Server) ConnectionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
 }
 
 // Close stops accepting, closes every connection with 320 CONNECTION_FORCED,

@@ -69,51 +69,26 @@ func (c *Counters) addAll(s *MessageStats) {
 	}
 }
 
-// countDelivery counts one delivery or get on the channel and its queue.
-func countDelivery(ch *channel, q *Queue, get, noAck, redelivered bool) {
-	k := StatDeliver
+// deliveryStat is the counter of a delivery (get: by basic.get).
+func deliveryStat(get, noAck bool) Stat {
 	switch {
 	case get && noAck:
-		k = StatGetNoAck
+		return StatGetNoAck
 	case get:
-		k = StatGet
+		return StatGet
 	case noAck:
-		k = StatDeliverNoAck
+		return StatDeliverNoAck
 	}
-	ch.stats.Inc(k)
-	q.stats.Inc(k)
+	return StatDeliver
+}
+
+// countDelivery counts one delivery or get on the channel; the queue
+// counts its own.
+func (ch *channel) countDelivery(get, noAck, redelivered bool) {
+	ch.stats.Inc(deliveryStat(get, noAck))
 	if redelivered {
 		ch.stats.Inc(StatRedeliver)
-		q.stats.Inc(StatRedeliver)
 	}
-}
-
-// countAcks counts acknowledged deliveries on the channel and their queues.
-func (ch *channel) countAcks(ds []unackedDelivery) {
-	ch.stats.Add(StatAck, uint64(len(ds)))
-	var last *Queue
-	for _, d := range ds {
-		q := d.entry.Queue()
-		if last == nil || last.Queue != q {
-			last = ch.brokerQueue(d)
-			if last == nil {
-				continue
-			}
-		}
-		last.stats.Inc(StatAck)
-	}
-}
-
-// brokerQueue finds the broker queue of an unacked delivery.
-func (ch *channel) brokerQueue(d unackedDelivery) *Queue {
-	if d.consumer != nil {
-		return d.consumer.q
-	}
-	q := ch.vhost().Queue(d.entry.Queue().Name())
-	if q == nil || q.Queue != d.entry.Queue() {
-		return nil
-	}
-	return q
 }
 
 // retireChannelLocked moves a closing channel's counters into the
@@ -137,7 +112,7 @@ func (c *conn) messageStats() MessageStats {
 // MessageStats sums the vhost's counters: closed connections and open ones.
 func (v *Vhost) MessageStats() MessageStats {
 	s := v.retired.Snapshot()
-	for _, c := range v.srv.Connections() {
+	for _, c := range v.srv.connections() {
 		if c.opened.Load() && c.vhost == v && !c.statsRetired.Load() {
 			cs := c.messageStats()
 			s.Add(&cs)
@@ -145,6 +120,3 @@ func (v *Vhost) MessageStats() MessageStats {
 	}
 	return s
 }
-
-// MessageStats returns the queue's counters.
-func (q *Queue) MessageStats() MessageStats { return q.stats.Snapshot() }

@@ -10,7 +10,7 @@ import (
 type txState struct {
 	publishes []txPublish
 	acks      []unackedDelivery // taken from the unacked list; restored on rollback
-	kinds     []settleKind      // per entry of acks
+	kinds     []Settlement      // per entry of acks
 }
 
 type txPublish struct {
@@ -23,10 +23,10 @@ func (t *txState) publish(ex *exchange.Exchange, msg *queue.Message, mandatory b
 	t.publishes = append(t.publishes, txPublish{ex, msg, mandatory})
 }
 
-func (t *txState) settle(ds []unackedDelivery, kind settleKind) {
+func (t *txState) settle(ds []unackedDelivery, how Settlement) {
 	for _, d := range ds {
 		t.acks = append(t.acks, d)
-		t.kinds = append(t.kinds, kind)
+		t.kinds = append(t.kinds, how)
 	}
 }
 

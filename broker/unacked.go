@@ -1,16 +1,14 @@
 package broker
 
-import (
-	"sort"
+import "sort"
 
-	"github.com/warrenmq/warren/queue"
-)
-
-// unackedDelivery is a delivery awaiting ack: its tag, the queue entry and
-// the consumer it went to (nil for basic.get).
+// unackedDelivery is a delivery awaiting ack: its tag, the queue that
+// delivered it and that queue's entry for it, which settle it, and the
+// consumer it went to (nil for basic.get).
 type unackedDelivery struct {
 	tag      uint64
-	entry    *queue.Entry
+	queue    QueueHandle
+	entry    QueueEntry
 	consumer *consumer
 }
 

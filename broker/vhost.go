@@ -23,22 +23,10 @@ type Vhost struct {
 
 	mu        sync.Mutex // guards changes of the queue names (shared and exclusive); never held across I/O
 	exchanges atomic.Pointer[map[string]*exchange.Exchange]
-	queues    sync.Map // name -> *Queue; lock-free reads, O(1) declares and deletes
+	queues    sync.Map // name -> *localQueue; lock-free reads, O(1) declares and deletes
 	deleted   atomic.Bool
 	retired   Counters // message counters of closed connections
 	policies  atomic.Pointer[[]activePolicy]
-}
-
-// Queue is a queue as the broker sees it: the queue itself plus its owner
-// (for exclusive queues) and its store key.
-type Queue struct {
-	*queue.Queue
-	vhost    *Vhost
-	owner    *conn // exclusive owner, nil otherwise
-	storeKey string
-	durable  bool // durable and not exclusive: keeps persistent messages on disk
-	stats    Counters
-	policy   atomic.Pointer[string] // name of the policy applied, "" for none
 }
 
 func newVhost(srv *Server, name string) *Vhost {
@@ -61,9 +49,17 @@ func (v *Vhost) Exchange(name string) *exchange.Exchange {
 }
 
 // Queue returns the named queue, or nil.
-func (v *Vhost) Queue(name string) *Queue {
+func (v *Vhost) Queue(name string) QueueHandle {
+	if q := v.localQueue(name); q != nil {
+		return q
+	}
+	return nil
+}
+
+// localQueue returns the named queue of this node, or nil.
+func (v *Vhost) localQueue(name string) *localQueue {
 	q, _ := v.queues.Load(name)
-	qq, _ := q.(*Queue)
+	qq, _ := q.(*localQueue)
 	return qq
 }
 
@@ -71,10 +67,20 @@ func (v *Vhost) Queue(name string) *Queue {
 func (v *Vhost) Exchanges() map[string]*exchange.Exchange { return *v.exchanges.Load() }
 
 // Queues returns a snapshot of the vhost's queues.
-func (v *Vhost) Queues() map[string]*Queue {
-	out := map[string]*Queue{}
+func (v *Vhost) Queues() map[string]QueueHandle {
+	out := map[string]QueueHandle{}
 	v.queues.Range(func(k, q any) bool {
-		out[k.(string)] = q.(*Queue)
+		out[k.(string)] = q.(*localQueue)
+		return true
+	})
+	return out
+}
+
+// localQueues returns a snapshot of the vhost's queues on this node.
+func (v *Vhost) localQueues() []*localQueue {
+	var out []*localQueue
+	v.queues.Range(func(_, q any) bool {
+		out = append(out, q.(*localQueue))
 		return true
 	})
 	return out
@@ -94,7 +100,7 @@ func (v *Vhost) setExchange(name string, e *exchange.Exchange) {
 	v.exchanges.Store(&m)
 }
 
-func (v *Vhost) setQueue(name string, q *Queue) {
+func (v *Vhost) setQueue(name string, q *localQueue) {
 	if q == nil {
 		v.queues.Delete(name)
 	} else {
@@ -165,16 +171,20 @@ type QueueSpec struct {
 // DeclareQueue creates a shared queue or checks an existing one; passive
 // only checks that it exists. Exclusive queues are declared on a
 // connection (queue.declare), not here.
-func (v *Vhost) DeclareQueue(s QueueSpec, passive bool) (*Queue, error) {
+func (v *Vhost) DeclareQueue(s QueueSpec, passive bool) (QueueHandle, error) {
 	if s.Exclusive {
 		return nil, amqp.Errorf(amqp.PreconditionFailed, "exclusive queues are declared on a connection")
 	}
-	return v.declareQueue(s, passive, nil)
+	q, err := v.declareQueue(s, passive, nil)
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
 }
 
 // declareQueue declares a queue for owner (nil: the management API).
-func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (*Queue, error) {
-	existing := v.Queue(s.Name)
+func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (*localQueue, error) {
+	existing := v.localQueue(s.Name)
 	if existing != nil && existing.owner != nil && existing.owner != owner {
 		return nil, v.lockedQueue(s.Name)
 	}
@@ -182,7 +192,7 @@ func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (*Queue, er
 		if existing == nil {
 			return nil, v.notFoundQueue(s.Name)
 		}
-		existing.Touch()
+		existing.queue.Touch()
 		return existing, nil
 	}
 	if s.Exclusive || (existing != nil && existing.owner != nil) {
@@ -193,20 +203,20 @@ func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (*Queue, er
 	if err != nil {
 		return nil, err
 	}
-	q := v.Queue(s.Name)
+	q := v.localQueue(s.Name)
 	if q == nil {
 		return nil, v.notFoundQueue(s.Name) // deleted again meanwhile
 	}
-	q.Touch()
+	q.queue.Touch()
 	return q, nil
 }
 
-// newQueue builds a broker queue with hooks wired to this vhost.
-func (v *Vhost) newQueue(cfg queue.Config) *Queue {
-	q := &Queue{vhost: v, storeKey: v.name + "\x00" + cfg.Name, durable: cfg.Durable && !cfg.Exclusive}
+// newQueue builds a queue of this node with hooks wired to this vhost.
+func (v *Vhost) newQueue(cfg queue.Config) *localQueue {
+	q := &localQueue{vhost: v, storeKey: v.name + "\x00" + cfg.Name, durable: cfg.Durable && !cfg.Exclusive}
 	cfg, policy := v.withPolicy(cfg)
 	q.policy.Store(&policy)
-	q.Queue = queue.New(cfg, queue.Hooks{
+	q.queue = queue.New(cfg, queue.Hooks{
 		DeadLetter: func(_ *queue.Queue, dead []queue.DeadLetter) { v.srv.deadLetter(v, q, dead) },
 		Unused:     func(*queue.Queue) { v.autoDeleteQueue(q) },
 		Expired:    func(*queue.Queue) { v.autoDeleteQueue(q) },
@@ -214,7 +224,7 @@ func (v *Vhost) newQueue(cfg queue.Config) *Queue {
 	})
 	if pg := v.srv.cfg.QueuePaging; pg.MaxMessages > 0 || pg.MaxBytes > 0 {
 		pg.Pager = &queuePager{srv: v.srv, q: q}
-		q.EnablePaging(pg)
+		q.queue.EnablePaging(pg)
 	}
 	return q
 }
@@ -223,8 +233,8 @@ func (v *Vhost) lockedQueue(name string) error { return meta.LockedQueue(v.name,
 
 // record returns the queue as a metadata record (for the checks of a
 // redeclare).
-func (q *Queue) record() meta.Queue {
-	cfg := q.Config()
+func (q *localQueue) record() meta.Queue {
+	cfg := q.queue.Config()
 	return meta.Queue{Vhost: q.vhost.name, Name: cfg.Name, Durable: cfg.Durable, AutoDelete: cfg.AutoDelete, Args: cfg.Args}
 }
 
@@ -237,7 +247,7 @@ func (v *Vhost) DeleteQueue(name string, ifUnused, ifEmpty bool) (int, error) {
 // deleteQueue deletes a queue for a connection (by; nil: the management
 // API, which may delete any).
 func (v *Vhost) deleteQueue(name string, ifUnused, ifEmpty bool, by *conn) (int, error) {
-	q := v.Queue(name)
+	q := v.localQueue(name)
 	if q == nil {
 		return 0, nil
 	}
@@ -264,8 +274,8 @@ func (v *Vhost) deleteQueue(name string, ifUnused, ifEmpty bool, by *conn) (int,
 // expired) if it is still this vhost's queue of that name. It runs from
 // the queue's hooks, after the queue's lock is released, on the goroutine
 // that removed the last consumer or on the queue's timer.
-func (v *Vhost) autoDeleteQueue(q *Queue) {
-	if v.Queue(q.Name()) != q {
+func (v *Vhost) autoDeleteQueue(q *localQueue) {
+	if v.localQueue(q.Name()) != q {
 		return
 	}
 	if q.owner != nil {
@@ -279,7 +289,7 @@ func (v *Vhost) autoDeleteQueue(q *Queue) {
 
 // Bind adds a binding from source to a queue or exchange.
 func (v *Vhost) Bind(b exchange.Binding) error {
-	if q := v.Queue(b.Destination.Name); q != nil && !b.Destination.IsExchange && q.owner != nil {
+	if q := v.localQueue(b.Destination.Name); q != nil && !b.Destination.IsExchange && q.owner != nil {
 		return v.bindExclusive(b)
 	}
 	return v.srv.propose(meta.Bind{Binding: meta.Binding{Vhost: v.name, Binding: b}})
@@ -287,7 +297,7 @@ func (v *Vhost) Bind(b exchange.Binding) error {
 
 // Unbind removes a binding; removing a missing one succeeds.
 func (v *Vhost) Unbind(b exchange.Binding) error {
-	if q := v.Queue(b.Destination.Name); q != nil && !b.Destination.IsExchange && q.owner != nil {
+	if q := v.localQueue(b.Destination.Name); q != nil && !b.Destination.IsExchange && q.owner != nil {
 		return v.unbindExclusive(b)
 	}
 	return v.srv.propose(meta.Unbind{Binding: meta.Binding{Vhost: v.name, Binding: b}})

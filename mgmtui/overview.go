@@ -196,7 +196,7 @@ func (a *API) aliveness(w http.ResponseWriter, r *http.Request, u *user) {
 		writeError(w, notFound())
 		return
 	}
-	got := q.GetMessages(1, false)
+	got := broker.GetMessages(q, 1, false)
 	if len(got) != 1 || string(got[0].Message.Body) != "test_message" {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "failed", "reason": "aliveness test message not received"})
 		return

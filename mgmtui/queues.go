@@ -9,7 +9,7 @@ import (
 	"github.com/warrenmq/warren/broker"
 )
 
-func (a *API) queueObject(q *broker.Queue) object {
+func (a *API) queueObject(q broker.QueueHandle) object {
 	info := q.Info()
 	stats := q.MessageStats()
 	rates := a.rates.rates(queueKey(info.Vhost, info.Name))
@@ -32,7 +32,9 @@ func (a *API) queueObject(q *broker.Queue) object {
 	ms["deliver_get_details"] = details(rateAt(rates, int(broker.NumStats)))
 	if info.Policy != "" {
 		o["policy"] = info.Policy
-		o["effective_policy_definition"] = q.Vhost().PolicyDefinition(info.Policy)
+		if v := a.srv.Vhost(info.Vhost); v != nil {
+			o["effective_policy_definition"] = v.PolicyDefinition(info.Policy)
+		}
 	}
 	if info.Owner != "" {
 		o["owner_pid_details"] = map[string]any{"name": info.Owner}
@@ -51,7 +53,7 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request, u *user) {
 		writeError(w, err)
 		return
 	}
-	var queues []*broker.Queue
+	var queues []broker.QueueHandle
 	for _, v := range vhosts {
 		all := v.Queues()
 		q.total += len(all)
@@ -84,7 +86,7 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request, u *user) {
 }
 
 // queueVar returns the request's queue.
-func (a *API) queueVar(r *http.Request, u *user) (*broker.Vhost, *broker.Queue, *apiError) {
+func (a *API) queueVar(r *http.Request, u *user) (*broker.Vhost, broker.QueueHandle, *apiError) {
 	v, aerr := a.vhostVar(r, u)
 	if aerr != nil {
 		return nil, nil, aerr
@@ -97,7 +99,7 @@ func (a *API) queueVar(r *http.Request, u *user) (*broker.Vhost, *broker.Queue, 
 }
 
 func (a *API) getQueue(w http.ResponseWriter, r *http.Request, u *user) {
-	_, q, aerr := a.queueVar(r, u)
+	v, q, aerr := a.queueVar(r, u)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -109,7 +111,7 @@ func (a *API) getQueue(w http.ResponseWriter, r *http.Request, u *user) {
 		peers[c.Name] = c
 	}
 	for _, k := range a.srv.ConsumerInfos() {
-		if k.Vhost == q.Info().Vhost && k.Queue == q.Name() {
+		if k.Vhost == v.Name() && k.Queue == q.Name() {
 			consumers = append(consumers, consumerObject(k, peers[k.Connection]))
 		}
 	}
@@ -245,7 +247,7 @@ func (a *API) getMessages(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	out := []object{}
-	for _, g := range q.GetMessages(int(min(count, 10000)), requeue) {
+	for _, g := range broker.GetMessages(q, int(min(count, 10000)), requeue) {
 		msg := g.Message
 		payload := msg.Body
 		if truncate >= 0 && int64(len(payload)) > truncate {

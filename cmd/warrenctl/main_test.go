@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -67,7 +68,7 @@ func TestWarrenctl(t *testing.T) {
 	c.must("list", "connections")
 
 	q := b.Server.Vhost("/").Queue("audit")
-	if q == nil || q.Config().MaxLength != 5 {
+	if q == nil || fmt.Sprint(q.Info().Arguments["x-max-length"]) != "5" {
 		t.Fatalf("declared queue: %+v", q)
 	}
 	if routed, err := b.Server.Vhost("/").Publish("events", "user.login", amqp.Properties{}, []byte("x")); err != nil || !routed {
