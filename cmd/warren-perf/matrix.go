@@ -249,7 +249,7 @@ func runMatrix(args []string) error {
 			return fmt.Errorf("read report: %w", err)
 		}
 		// The backlog benchmark's section is not the matrix's to rewrite.
-		if err := os.WriteFile(*out, []byte(keepSection(string(prev), text)), 0o644); err != nil {
+		if err := os.WriteFile(*out, []byte(composeReport(string(prev), text, "")), 0o644); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}
