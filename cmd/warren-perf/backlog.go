@@ -175,7 +175,7 @@ func runBacklog(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
 		return fmt.Errorf("report dir: %w", err)
 	}
-	if err := os.WriteFile(c.out, []byte(replaceSection(string(old), text)), 0o644); err != nil {
+	if err := os.WriteFile(c.out, []byte(backlogSection.replace(string(old), text)), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "backlog section written to %s\n", c.out)

@@ -7,51 +7,6 @@ import (
 	"time"
 )
 
-// The backlog section's markers in docs/BENCHMARKS.md: the backlog
-// benchmark replaces what is between them, and the matrix, which rewrites
-// the rest of the file, keeps it.
-const (
-	backlogStart = "<!-- backlog:start -->"
-	backlogEnd   = "<!-- backlog:end -->"
-)
-
-// replaceSection returns doc with its backlog section (markers included)
-// replaced by section, or with section appended when doc has none.
-// section must start and end with the markers.
-func replaceSection(doc, section string) string {
-	section = strings.TrimRight(section, "\n") + "\n"
-	i := strings.Index(doc, backlogStart)
-	j := strings.Index(doc, backlogEnd)
-	if i >= 0 && j > i {
-		rest := strings.TrimPrefix(doc[j+len(backlogEnd):], "\n")
-		return doc[:i] + section + rest
-	}
-	if doc == "" {
-		return section
-	}
-	return strings.TrimRight(doc, "\n") + "\n\n" + section
-}
-
-// extractSection returns doc's backlog section with its markers, or "".
-func extractSection(doc string) string {
-	i := strings.Index(doc, backlogStart)
-	j := strings.Index(doc, backlogEnd)
-	if i < 0 || j < i {
-		return ""
-	}
-	return doc[i:j+len(backlogEnd)] + "\n"
-}
-
-// keepSection returns the matrix's new report with the backlog section of
-// the old report, if it had one, carried over.
-func keepSection(old, report string) string {
-	s := extractSection(old)
-	if s == "" {
-		return report
-	}
-	return replaceSection(report, s)
-}
-
 // tenthCount is how many of n messages the k-th tenth (0-based) holds, as
 // tenths.update divides them.
 func tenthCount(n, k int) int { return (k+1)*n/10 - k*n/10 }
@@ -116,7 +71,7 @@ func (r *backlogResult) render() string {
 	c := r.cfg
 	var b strings.Builder
 	n := formatCount(c.messages)
-	fmt.Fprintf(&b, "%s\n## Backlog beyond memory: %s persistent messages of %s B in one queue\n\n", backlogStart, n, formatCount(c.size))
+	fmt.Fprintf(&b, "%s\n## Backlog beyond memory: %s persistent messages of %s B in one queue\n\n", backlogSection.start, n, formatCount(c.size))
 	fmt.Fprintf(&b, "Measured with `%s` on %s, %d cores, %s RAM, %s, on %s. ",
 		c.command, cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "warren-perf starts `%s` itself on a fresh data dir (loopback, management off) and shares the cores with it. "+
@@ -181,7 +136,7 @@ func (r *backlogResult) render() string {
 	for _, s := range r.reclaim {
 		fmt.Fprintf(&b, " %s: %s;", s.at.Round(time.Second), mib(s.size))
 	}
-	fmt.Fprintf(&b, "\n%s\n", backlogEnd)
+	fmt.Fprintf(&b, "\n%s\n", backlogSection.end)
 	return b.String()
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -73,37 +72,6 @@ func TestParseStatusMem(t *testing.T) {
 	}
 	if _, err := parseStatusMem("Name:\twarren\n"); err == nil {
 		t.Error("a status without VmRSS parsed")
-	}
-}
-
-func TestReplaceSectionKeepsTheRestOfTheDocument(t *testing.T) {
-	section := backlogStart + "\nnew figures\n" + backlogEnd + "\n"
-	old := "# Warren benchmarks\n\ntable\n\n" + backlogStart + "\nold figures\n" + backlogEnd + "\n\nafter\n"
-	got := replaceSection(old, section)
-	want := "# Warren benchmarks\n\ntable\n\n" + section + "\nafter\n"
-	if got != want {
-		t.Errorf("replaced:\n%q\nwant:\n%q", got, want)
-	}
-	if got := replaceSection("# Warren benchmarks\n\ntable\n", section); got != "# Warren benchmarks\n\ntable\n\n"+section {
-		t.Errorf("appended:\n%q", got)
-	}
-	if got := replaceSection("", section); got != section {
-		t.Errorf("into an empty file:\n%q", got)
-	}
-}
-
-func TestMatrixReportKeepsTheBacklogSection(t *testing.T) {
-	section := backlogStart + "\nbacklog figures\n" + backlogEnd + "\n"
-	old := "# Warren benchmarks\n\nold matrix\n\n" + section
-	got := keepSection(old, "# Warren benchmarks\n\nnew matrix\n")
-	if !strings.Contains(got, "new matrix") || strings.Contains(got, "old matrix") {
-		t.Errorf("the matrix's own part was not replaced:\n%s", got)
-	}
-	if !strings.Contains(got, section) {
-		t.Errorf("the backlog section was lost:\n%s", got)
-	}
-	if got := keepSection("# old without a section\n", "new\n"); got != "new\n" {
-		t.Errorf("without a backlog section the report is %q", got)
 	}
 }
 

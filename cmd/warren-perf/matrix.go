@@ -144,6 +144,8 @@ func scenarios(d time.Duration) []scenario {
 	f.Rate = 1000
 	drain := base
 	drain.Prefill, drain.Duration = drainMessages, max(d, time.Minute) // the duration only bounds the drain
+	meta := b
+	meta.Duration = min(d, 5*time.Second) // the producer's rate without declares
 	tp := []string{"consume msg/s", "publish msg/s"}
 	// (g) runs first, on fresh brokers, so that RSS is not what earlier
 	// scenarios left behind.
@@ -157,6 +159,8 @@ func scenarios(d time.Duration) []scenario {
 		{"f", "latency at 1,000 msg/s", f, throughput, []string{"p50 ms", "p99 ms"}, false},
 		{"h", "broker CPU per million messages in (a)", base, throughput, []string{"CPU s per 1M msgs"}, false},
 		{"drain", "consume ceiling: 1 consumer as in (a) drains a prefilled queue of 500,000 × 16 B", drain, throughput, []string{"consume msg/s"}, true},
+		{metaID, fmt.Sprintf("metadata: 1 client declares %s durable queues, each bound to a topic exchange, while 1 producer as in (b) publishes to another queue", formatCount(metaQueues)),
+			meta, func(b *broker, c config) (map[string]float64, error) { return metadata(b, c, metaQueues) }, metaColumns, true},
 	}
 }
 
@@ -168,7 +172,7 @@ func runMatrix(args []string) error {
 	out := fs.String("out", "docs/BENCHMARKS.md", "report file")
 	d := fs.Duration("d", 12*time.Second, "duration of each throughput scenario")
 	noRabbit := fs.Bool("no-rabbitmq", false, "measure Warren only")
-	only := fs.String("scenarios", "", "comma-separated scenario ids to run, e.g. g,a,drain (default: all)")
+	only := fs.String("scenarios", "", "comma-separated scenario ids to run, e.g. g,a,drain,meta (default: all)")
 	client := fs.String("client", clientFast, "the client of every scenario and of the ceilings: fast (Warren's codec, batched writes) or amqp091 (amqp091-go)")
 	profile := fs.Bool("profile-missed", true, "rerun the scenario of each missed goal on Warren with a pprof profile and add its top functions to the report")
 	if err := fs.Parse(args); err != nil {
@@ -229,17 +233,19 @@ func runMatrix(args []string) error {
 		}
 		rows = append(rows, r)
 	}
-	fmt.Fprintln(os.Stderr, "warren-perf's own publish and consume ceilings against its sink...")
-	rep := report{brokers: brokers, rows: rows, publishCeiling: publishCeiling(*d, *client), consumeCeiling: consumeCeiling(*d, *client),
-		client: *client, command: strings.Join(os.Args, " ")}
+	rep := report{brokers: brokers, rows: rows, client: *client, command: strings.Join(os.Args, " ")}
+	if len(rep.matrixRows()) > 0 { // the ceilings are for the matrix's table
+		fmt.Fprintln(os.Stderr, "warren-perf's own publish and consume ceilings against its sink...")
+		rep.publishCeiling, rep.consumeCeiling = publishCeiling(*d, *client), consumeCeiling(*d, *client)
+	}
 	if len(brokers) > 1 {
 		rep.goals = evaluateGoals(rows)
 		if *profile {
 			rep.profiles = profileMissed(warren, rep.goals, rows)
 		}
 	}
-	text := rep.render()
-	fmt.Print(text)
+	text, meta := rep.render(), rep.renderMeta()
+	fmt.Print(text, meta)
 	if *out != "" {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 			return fmt.Errorf("report dir: %w", err)
@@ -248,8 +254,9 @@ func runMatrix(args []string) error {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("read report: %w", err)
 		}
-		// The backlog benchmark's section is not the matrix's to rewrite.
-		if err := os.WriteFile(*out, []byte(keepSection(string(prev), text)), 0o644); err != nil {
+		// The backlog benchmark's section is not the matrix's to rewrite,
+		// nor are the parts of the report this run did not measure.
+		if err := os.WriteFile(*out, []byte(composeReport(string(prev), text, meta)), 0o644); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}

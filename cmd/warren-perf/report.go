@@ -47,38 +47,30 @@ func (r *report) find(id string) (row, bool) {
 	return row{}, false
 }
 
-// render formats the report as Markdown.
-func (r *report) render() string {
-	var b strings.Builder
-	two := len(r.brokers) > 1
-	fmt.Fprintf(&b, "# Warren benchmarks\n\n")
-	fmt.Fprintf(&b, "Measured with `%s` on %s, %d cores, %s RAM, %s; %s.\n\n",
-		r.command, cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), rabbitVersion())
-	fmt.Fprintf(&b, "Throughput scenarios run for the same duration on each broker, the brokers alternating scenario by scenario; rates are averages after the first second of warm-up. Both brokers run on loopback on this machine, with warren-perf (%s) as the client on the same cores.\n\n", clientName(r.client))
-	fmt.Fprintf(&b, "| scenario | figure | Warren |")
-	if two {
-		fmt.Fprintf(&b, " RabbitMQ | Warren / RabbitMQ |")
-	}
-	fmt.Fprintf(&b, "\n|---|---|---|")
-	if two {
-		fmt.Fprintf(&b, "---|---|")
-	}
-	fmt.Fprintf(&b, "\n")
+// matrixRows are the rows of the matrix's own table: every scenario's but
+// the metadata scenario's, which has a section of its own.
+func (r *report) matrixRows() []row {
+	var out []row
 	for _, x := range r.rows {
-		for _, col := range x.s.columns {
-			w := x.figures[0][col]
-			fmt.Fprintf(&b, "| %s | %s | %s |", rowName(x.s), col, format(w))
-			if two {
-				rb := x.figures[1][col]
-				ratio := "—"
-				if rb > 0 && w > 0 {
-					ratio = fmt.Sprintf("%.2f", w/rb)
-				}
-				fmt.Fprintf(&b, " %s | %s |", format(rb), ratio)
-			}
-			fmt.Fprintf(&b, "\n")
+		if x.s.id != metaID {
+			out = append(out, x)
 		}
 	}
+	return out
+}
+
+// render formats the matrix's part of the report as Markdown, or returns
+// "" when the run measured none of its scenarios.
+func (r *report) render() string {
+	rows := r.matrixRows()
+	if len(rows) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Warren benchmarks\n\n")
+	fmt.Fprintf(&b, "Measured with `%s` on %s; %s.\n\n", r.command, machine(), rabbitVersion())
+	fmt.Fprintf(&b, "Throughput scenarios run for the same duration on each broker, the brokers alternating scenario by scenario; rates are averages after the first second of warm-up. Both brokers run on loopback on this machine, with warren-perf (%s) as the client on the same cores.\n\n", clientName(r.client))
+	r.renderTable(&b, rows)
 	r.renderMemoryNote(&b)
 	r.renderCeilings(&b)
 	if len(r.goals) > 0 {
@@ -88,6 +80,41 @@ func (r *report) render() string {
 		fmt.Fprintf(&b, "\n%s", renderProfiles(r.profiles))
 	}
 	return b.String()
+}
+
+// machine describes the machine the figures come from.
+func machine() string {
+	return fmt.Sprintf("%s, %d cores, %s RAM, %s", cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version())
+}
+
+// renderTable writes rows as a table of figures: Warren's, and with
+// RabbitMQ's, RabbitMQ's and their ratio.
+func (r *report) renderTable(b *strings.Builder, rows []row) {
+	two := len(r.brokers) > 1
+	fmt.Fprintf(b, "| scenario | figure | Warren |")
+	if two {
+		fmt.Fprintf(b, " RabbitMQ | Warren / RabbitMQ |")
+	}
+	fmt.Fprintf(b, "\n|---|---|---|")
+	if two {
+		fmt.Fprintf(b, "---|---|")
+	}
+	fmt.Fprintf(b, "\n")
+	for _, x := range rows {
+		for _, col := range x.s.columns {
+			w := x.figures[0][col]
+			fmt.Fprintf(b, "| %s | %s | %s |", rowName(x.s), col, format(w))
+			if two {
+				rb := x.figures[1][col]
+				ratio := "—"
+				if rb > 0 && w > 0 {
+					ratio = fmt.Sprintf("%.2f", w/rb)
+				}
+				fmt.Fprintf(b, " %s | %s |", format(rb), ratio)
+			}
+			fmt.Fprintf(b, "\n")
+		}
+	}
 }
 
 // renderMemoryNote says how scenario (g) reads memory.
