@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/warrenmq/warren/amqp"
@@ -23,6 +24,27 @@ func (s *Server) propose(op meta.Op) error {
 
 // MetaLog returns the metadata log.
 func (s *Server) MetaLog() meta.Log { return s.meta }
+
+// MetadataSnapshot returns the whole metadata, transient objects included,
+// as one snapshot (meta.Snapshot).
+func (s *Server) MetadataSnapshot() []byte {
+	var snap []byte
+	s.meta.View(func(st *meta.State) { snap = meta.Snapshot(st, false) })
+	return snap
+}
+
+// InstallMetadataSnapshot replaces the metadata with a snapshot's: the
+// broker creates and removes its vhosts, users, queues, exchanges and
+// bindings to match, and the store keeps the snapshot's durable part.
+func (s *Server) InstallMetadataSnapshot(ctx context.Context, snap []byte) error {
+	inst, ok := s.meta.(interface {
+		InstallSnapshot(context.Context, []byte) error
+	})
+	if !ok {
+		return errors.New("this node's metadata log does not install snapshots")
+	}
+	return inst.InstallSnapshot(ctx, snap)
+}
 
 // metaApplier is the Server as the log's meta.Applier.
 type metaApplier struct{ s *Server }

@@ -213,6 +213,36 @@ func (l *Local) snapshot() error {
 	return nil
 }
 
+// InstallSnapshot replaces the whole state with the one snap (from
+// Snapshot) encodes: the store keeps it as the new snapshot, covering
+// every entry so far, and the applier gets the changes from the old state
+// to the new one (Diff). A node that joins or returns catches up this way.
+func (l *Local) InstallSnapshot(ctx context.Context, snap []byte) error {
+	next, err := Restore(snap)
+	if err != nil {
+		return err
+	}
+	select {
+	case l.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-l.turn }()
+	l.mu.Lock()
+	cs := Diff(l.state, next)
+	prev := l.state
+	l.state = next
+	l.mu.Unlock()
+	if err := l.snapshot(); err != nil {
+		l.mu.Lock()
+		l.state = prev
+		l.mu.Unlock()
+		return fmt.Errorf("install snapshot: %w", err)
+	}
+	l.applier.Apply(cs)
+	return nil
+}
+
 // Snapshot writes a snapshot now (tests, and a clean shutdown).
 func (l *Local) Snapshot() error {
 	l.turn <- struct{}{}
