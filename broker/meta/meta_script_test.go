@@ -37,9 +37,9 @@ func TestScripts(t *testing.T) {
 
 // scriptBlock is one command of a script with its expected output.
 type scriptBlock struct {
-	line          int      // 1-based line of the command, for messages
-	input         []string // the command line and its indented sub-commands
-	outFrom, outTo int     // the expected output: lines [outFrom, outTo) of the file
+	line           int      // 1-based line of the command, for messages
+	input          []string // the command line and its indented sub-commands
+	outFrom, outTo int      // the expected output: lines [outFrom, outTo) of the file
 }
 
 // parseScript splits a script into its blocks.
