@@ -402,7 +402,17 @@ func renderRecord(r Record) string {
 
 // quoteValue quotes a value that would not read back bare.
 func quoteValue(v string) string {
-	if v == "" || strings.ContainsAny(v, " \t\"\\") || v[0] == '{' || v[0] == '[' || !strconv.IsPrint(rune(v[0])) {
+	if v == "" {
+		return `""`
+	}
+	if v[0] == '{' || v[0] == '[' {
+		// A bracketed value (JSON) reads back bare if it is balanced.
+		if got, rest, err := scanValue(v); err == nil && got == v && rest == "" {
+			return v
+		}
+		return strconv.Quote(v)
+	}
+	if v[0] == '"' || strings.ContainsAny(v, " \t") {
 		return strconv.Quote(v)
 	}
 	for _, r := range v {
