@@ -1,9 +1,11 @@
 package meta
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/exchange"
@@ -130,6 +132,11 @@ func (s *State) Check(op Op) error {
 		if v == nil {
 			return noVhost(o.Queue.Vhost)
 		}
+		// RabbitMQ checks the name before it looks the queue up: a
+		// server-named queue cannot be redeclared by name.
+		if err := checkQueueName(o.Queue.Name, o.ServerNamed); err != nil {
+			return err
+		}
 		if cur := v.queues[o.Queue.Name]; cur != nil {
 			return CheckQueueEquivalent(*cur, false, o.Queue, false)
 		}
@@ -173,30 +180,33 @@ func checkName(what, name string) error {
 	return nil
 }
 
+// checkDeclareExchange checks in RabbitMQ's order: the type, the default
+// exchange, then an existing exchange's equivalence or a new one's name
+// and alternate-exchange argument.
 func (s *State) checkDeclareExchange(e Exchange) error {
 	v := s.vhosts[e.Vhost]
 	if v == nil {
 		return noVhost(e.Vhost)
 	}
+	if _, ok := exchange.ParseKind(e.Type); !ok {
+		return amqp.Errorf(amqp.CommandInvalid, "unknown exchange type '%s'", e.Type)
+	}
 	if e.Name == "" {
 		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
+	}
+	if existing := v.exchanges[e.Name]; existing != nil {
+		return checkExchangeEquivalent(*existing, e)
 	}
 	if len(e.Name) > maxNameLen {
 		return amqp.Errorf(amqp.PreconditionFailed, "exchange name is longer than %d bytes", maxNameLen)
 	}
-	existing := v.exchanges[e.Name]
-	if _, ok := exchange.ParseKind(e.Type); !ok {
-		return amqp.Errorf(amqp.CommandInvalid, "unknown exchange type '%s'", e.Type)
-	}
-	if existing == nil && strings.HasPrefix(e.Name, "amq.") {
+	if strings.HasPrefix(e.Name, "amq.") {
 		return amqp.Errorf(amqp.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", e.Name)
-	}
-	if existing != nil {
-		return checkExchangeEquivalent(*existing, e)
 	}
 	if ae, ok := e.Args["alternate-exchange"]; ok {
 		if _, isStr := ae.(string); !isStr {
-			return amqp.Errorf(amqp.PreconditionFailed, "invalid arg 'alternate-exchange': expected a string")
+			return amqp.Errorf(amqp.PreconditionFailed, "invalid type '%s' for arg 'alternate-exchange' in exchange '%s' in vhost '%s'",
+				amqpTypeName(ae), e.Name, e.Vhost)
 		}
 	}
 	return nil
@@ -218,11 +228,8 @@ func checkExchangeEquivalent(cur, e Exchange) error {
 	case cur.Internal != e.Internal:
 		return ineq("internal", e.Internal, cur.Internal)
 	}
-	if !exchange.EqualTables(cur.Args, e.Args) {
-		return amqp.Errorf(amqp.PreconditionFailed,
-			"inequivalent arg 'arguments' for exchange '%s' in vhost '%s'", e.Name, e.Vhost)
-	}
-	return nil
+	// Of the arguments RabbitMQ compares only alternate-exchange.
+	return checkArgsEquivalent("exchange", e.Vhost, e.Name, cur.Args, e.Args, []string{"alternate-exchange"})
 }
 
 func (s *State) checkDeleteExchange(o DeleteExchange) error {
@@ -234,12 +241,14 @@ func (s *State) checkDeleteExchange(o DeleteExchange) error {
 		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
 	}
 	if strings.HasPrefix(o.Name, "amq.") {
-		return amqp.Errorf(amqp.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", o.Name)
+		return amqp.Errorf(amqp.AccessRefused, "deletion of system exchange '%s' in vhost '%s' not allowed", o.Name, o.Vhost)
 	}
 	if v.exchanges[o.Name] == nil {
 		return nil
 	}
-	if o.IfUnused && (len(v.bySource[o.Name]) > 0 || len(v.byDest[exchange.Destination{Name: o.Name, IsExchange: true}]) > 0) {
+	// As in RabbitMQ, an exchange is in use when it is the source of a
+	// binding; the bindings to it go with it.
+	if o.IfUnused && len(v.bySource[o.Name]) > 0 {
 		return amqp.Errorf(amqp.PreconditionFailed, "exchange '%s' in vhost '%s' in use", o.Name, o.Vhost)
 	}
 	return nil
@@ -257,25 +266,34 @@ func LockedQueue(vhost, name string) error {
 // arguments. Exclusive queues, which are not metadata, are checked with it
 // too.
 func CheckNewQueue(q Queue, serverNamed bool) error {
-	if len(q.Name) > maxNameLen {
-		return amqp.Errorf(amqp.PreconditionFailed, "queue name is longer than %d bytes", maxNameLen)
-	}
-	if strings.HasPrefix(q.Name, "amq.") && !serverNamed {
-		return amqp.Errorf(amqp.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", q.Name)
+	if err := checkQueueName(q.Name, serverNamed); err != nil {
+		return err
 	}
 	_, err := queue.ParseArguments(q.Vhost, q.Name, q.Args)
 	return err
 }
 
-// equivalenceArgs are the queue arguments RabbitMQ compares on redeclare.
-var equivalenceArgs = []string{
-	"x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes", "x-overflow",
-	"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-priority",
-	"x-single-active-consumer", "x-queue-type", "x-queue-mode",
+func checkQueueName(name string, serverNamed bool) error {
+	if len(name) > maxNameLen {
+		return amqp.Errorf(amqp.PreconditionFailed, "queue name is longer than %d bytes", maxNameLen)
+	}
+	if strings.HasPrefix(name, "amq.") && !serverNamed {
+		return amqp.Errorf(amqp.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
+	}
+	return nil
+}
+
+// queueEquivalenceArgs are the arguments RabbitMQ compares when a classic
+// queue is redeclared, in its order.
+var queueEquivalenceArgs = []string{
+	"x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
+	"x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
+	"x-queue-version", "x-single-active-consumer", "x-queue-type", "x-queue-master-locator",
 }
 
 // CheckQueueEquivalent checks a redeclare of an existing queue (cur, which
-// is exclusive or not) as want, with RabbitMQ's errors.
+// is exclusive or not) as want, with RabbitMQ's errors and in its order:
+// exclusivity, durable, auto_delete, then the arguments.
 func CheckQueueEquivalent(cur Queue, curExclusive bool, want Queue, wantExclusive bool) error {
 	ineq := func(arg string, got, have any) error {
 		return amqp.Errorf(amqp.PreconditionFailed,
@@ -283,68 +301,154 @@ func CheckQueueEquivalent(cur Queue, curExclusive bool, want Queue, wantExclusiv
 			arg, want.Name, want.Vhost, got, have)
 	}
 	switch {
-	case cur.Durable != want.Durable:
-		return ineq("durable", want.Durable, cur.Durable)
 	case curExclusive != wantExclusive:
 		return LockedQueue(want.Vhost, want.Name)
+	case cur.Durable != want.Durable:
+		return ineq("durable", want.Durable, cur.Durable)
 	case cur.AutoDelete != want.AutoDelete:
 		return ineq("auto_delete", want.AutoDelete, cur.AutoDelete)
 	}
-	for _, k := range equivalenceArgs {
-		a, aok := want.Args[k]
-		b, bok := cur.Args[k]
-		if aok != bok || (aok && !exchange.EqualTables(amqp.Table{k: normaliseInt(a)}, amqp.Table{k: normaliseInt(b)})) {
-			return amqp.Errorf(amqp.PreconditionFailed,
-				"inequivalent arg '%s' for queue '%s' in vhost '%s': received %s but current is %s",
-				k, want.Name, want.Vhost, describeArg(a, aok), describeArg(b, bok))
+	return checkArgsEquivalent("queue", want.Vhost, want.Name, cur.Args, want.Args, queueEquivalenceArgs)
+}
+
+// checkArgsEquivalent compares the given arguments of an existing
+// exchange or queue (cur) with a redeclaration's (want) as RabbitMQ's
+// rabbit_misc:assert_args_equivalence does: values of the same type class
+// (all integer types are one) must be equal; the error shows both values
+// when both are given, and a value with its type against "none" when one
+// is missing. A classic x-queue-type is the same as none.
+func checkArgsEquivalent(kind, vhost, name string, cur, want amqp.Table, keys []string) error {
+	for _, k := range keys {
+		got, gotOK := want[k]
+		have, haveOK := cur[k]
+		var received, current string
+		switch {
+		case !gotOK && !haveOK:
+			continue
+		case gotOK && haveOK:
+			if equivalentArgs(got, have) {
+				continue
+			}
+			received, current = "'"+erlangText(got)+"'", "'"+erlangText(have)+"'"
+		default:
+			if k == "x-queue-type" && (got == "classic" || have == "classic") {
+				continue
+			}
+			received, current = describeArg(got, gotOK), describeArg(have, haveOK)
 		}
+		return amqp.Errorf(amqp.PreconditionFailed,
+			"inequivalent arg '%s' for %s '%s' in vhost '%s': received %s but current is %s",
+			k, kind, name, vhost, received, current)
 	}
 	return nil
 }
 
-func normaliseInt(v any) any {
+// equivalentArgs reports whether two argument values are of one type
+// class and equal.
+func equivalentArgs(a, b any) bool {
+	if x, ok := argInt(a); ok {
+		y, ok := argInt(b)
+		return ok && x == y
+	}
+	if x, ok := argFloat(a); ok {
+		y, ok := argFloat(b)
+		return ok && x == y
+	}
+	return bytes.Equal(amqp.AppendFieldValue(nil, a), amqp.AppendFieldValue(nil, b))
+}
+
+func argInt(v any) (int64, bool) {
 	switch n := v.(type) {
 	case int8:
-		return int64(n)
+		return int64(n), true
 	case uint8:
-		return int64(n)
+		return int64(n), true
 	case int16:
-		return int64(n)
+		return int64(n), true
 	case uint16:
-		return int64(n)
+		return int64(n), true
 	case int32:
-		return int64(n)
+		return int64(n), true
 	case uint32:
-		return int64(n)
+		return int64(n), true
+	case int64:
+		return n, true
 	case int:
-		return int64(n)
+		return int64(n), true
 	}
-	return v
+	return 0, false
+}
+
+func argFloat(v any) (float64, bool) {
+	switch f := v.(type) {
+	case float32:
+		return float64(f), true
+	case float64:
+		return f, true
+	}
+	return 0, false
+}
+
+// erlangText is an argument value as RabbitMQ prints it in an error: a
+// string as it is, anything else as the Erlang term.
+func erlangText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case nil:
+		return "undefined"
+	}
+	return fmt.Sprint(v)
 }
 
 func describeArg(v any, ok bool) string {
 	if !ok {
 		return "none"
 	}
-	return fmt.Sprintf("the value '%v' of type '%s'", v, argTypeName(v))
+	return fmt.Sprintf("the value '%s' of type '%s'", erlangText(v), amqpTypeName(v))
 }
 
-func argTypeName(v any) string {
+// amqpTypeName is the name RabbitMQ gives a field value's type.
+func amqpTypeName(v any) string {
 	switch v.(type) {
-	case string, []byte:
-		return "longstr"
+	case nil:
+		return "void"
 	case bool:
 		return "bool"
-	case int8, uint8, int16, uint16, int32, uint32, int64, int:
+	case int8:
+		return "byte"
+	case uint8:
+		return "unsignedbyte"
+	case int16:
+		return "short"
+	case uint16:
+		return "unsignedshort"
+	case int32:
 		return "signedint"
-	case float32, float64:
+	case uint32:
+		return "unsignedint"
+	case int64, int:
+		return "long"
+	case float32:
+		return "float"
+	case float64:
 		return "double"
-	case amqp.Table:
-		return "table"
+	case amqp.Decimal:
+		return "decimal"
+	case string:
+		return "longstr"
+	case []byte:
+		return "binary"
 	case []any:
 		return "array"
+	case time.Time:
+		return "timestamp"
+	case amqp.Table, map[string]any:
+		return "table"
 	}
-	return "void"
+	return "unknown"
 }
 
 func (s *State) checkBinding(b Binding) error {
