@@ -177,9 +177,11 @@ func TestSnapshotRestoreRoundTrips(t *testing.T) {
 		t.Errorf("empty snapshot: %v", err)
 	}
 	// A record whose vhost is not there is refused.
-	orphan := appendRecord([]byte{codecVersion, 1}, &Queue{Vhost: "v", Name: "q"})
-	if _, err := Restore(orphan); err == nil {
-		t.Error("restored a queue of a missing vhost")
+	for _, r := range []Record{&Queue{Vhost: "v", Name: "q"}, &Exchange{Vhost: "", Name: "x", Type: "direct"}} {
+		orphan := appendRecord([]byte{codecVersion, 1}, r)
+		if _, err := Restore(orphan); err == nil {
+			t.Errorf("restored %s %q of a missing vhost", r.Kind(), r.ID())
+		}
 	}
 	if _, err := Restore(snap[:1]); err == nil {
 		t.Error("restored a snapshot without its record count")
