@@ -305,12 +305,20 @@ func policyValueText(v any) string {
 		return "null"
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = policyValueText(e)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case map[string]any:
+		parts := make([]string, 0, len(v))
+		for _, k := range sortedKeys(v) {
+			parts = append(parts, policyValueText(k)+" => "+policyValueText(v[k]))
+		}
+		return "#{" + strings.Join(parts, ",") + "}"
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
+	return fmt.Sprint(v)
 }
 
 // QueueArgs returns the policy's queue settings as x-arguments.
