@@ -215,7 +215,7 @@ func (s *State) Replay(cs []Change) error {
 
 // load puts a decoded record, checking that what it belongs to exists.
 func (s *State) load(r Record) error {
-	if vh := recordVhost(r); vh != "" && s.vhosts[vh] == nil {
+	if vh, in := recordVhost(r); in && s.vhosts[vh] == nil {
 		return fmt.Errorf("%s %q refers to vhost %q, which does not exist", r.Kind(), r.ID(), vh)
 	}
 	s.set(r)
@@ -232,7 +232,8 @@ func (s *State) has(r Record) bool {
 	case *Permission:
 		return s.perms[r.User][r.Vhost] != nil
 	}
-	v := s.vhosts[recordVhost(r)]
+	vh, _ := recordVhost(r)
+	v := s.vhosts[vh]
 	if v == nil {
 		return false
 	}
@@ -249,21 +250,23 @@ func (s *State) has(r Record) bool {
 	return false
 }
 
-// recordVhost is the vhost a record lives in ("" for vhosts and users).
-func recordVhost(r Record) string {
+// recordVhost is the vhost a record lives in; in is false for vhosts and
+// users, which live in none. (A name may be "": a decoded record is not
+// checked, so "" is not "none".)
+func recordVhost(r Record) (vhost string, in bool) {
 	switch r := r.(type) {
 	case *Permission:
-		return r.Vhost
+		return r.Vhost, true
 	case *Policy:
-		return r.Vhost
+		return r.Vhost, true
 	case *Exchange:
-		return r.Vhost
+		return r.Vhost, true
 	case *Queue:
-		return r.Vhost
+		return r.Vhost, true
 	case *Binding:
-		return r.Vhost
+		return r.Vhost, true
 	}
-	return ""
+	return "", false
 }
 
 func appendRecord(buf []byte, r Record) []byte {

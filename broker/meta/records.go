@@ -1,16 +1,17 @@
 package meta
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/exchange"
-	"github.com/warrenmq/warren/queue"
 )
 
 // Kind names a kind of record.
@@ -212,26 +213,112 @@ func (p *Policy) Validate() error {
 	if len(p.Definition) == 0 {
 		return errors.New("policy definition must not be empty")
 	}
+	// As RabbitMQ: the values of the keys it knows first, then the keys
+	// it does not know.
 	var unknown []string
-	for k, v := range p.Definition {
+	for _, k := range sortedKeys(p.Definition) {
 		switch {
-		case k == "alternate-exchange":
-			if _, ok := v.(string); !ok {
-				return fmt.Errorf("alternate-exchange must be a string, got %v", v)
+		case policyChecks[k] != nil:
+			if err := policyChecks[k](p.Definition[k]); err != nil {
+				return err
 			}
-		case queuePolicyArgs[k] != "", slices.Contains(ignoredPolicyKeys, k):
+		case slices.Contains(ignoredPolicyKeys, k):
 		default:
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
-		sort.Strings(unknown)
 		return fmt.Errorf("%s are not recognised policy settings", strings.Join(unknown, ", "))
 	}
-	if _, err := queue.ParseArguments(p.Vhost, "policy "+p.Name, p.QueueArgs()); err != nil {
-		return fmt.Errorf("invalid policy definition: %w", err)
-	}
 	return nil
+}
+
+// policyChecks validate the values of the policy keys Warren uses, with
+// the texts of RabbitMQ's rabbit_policies.
+var policyChecks = map[string]func(v any) error{
+	"alternate-exchange":      policyString("alternate exchange name"),
+	"dead-letter-exchange":    policyString("dead letter exchange name"),
+	"dead-letter-routing-key": policyString("dead letter routing key"),
+	"message-ttl":             policyInt(0, "message TTL"),
+	"expires":                 policyInt(1, "queue expiry"),
+	"max-length":              policyInt(0, "maximum length"),
+	"max-length-bytes":        policyInt(0, "maximum length in bytes"),
+	"overflow": func(v any) error {
+		switch v {
+		case "drop-head", "reject-publish", "reject-publish-dlx":
+			return nil
+		}
+		return fmt.Errorf("%s is not a valid overflow value", policyValueText(v))
+	},
+}
+
+func policyString(what string) func(any) error {
+	return func(v any) error {
+		if _, ok := v.(string); !ok {
+			return fmt.Errorf("%s is not a valid %s", policyValueText(v), what)
+		}
+		return nil
+	}
+}
+
+func policyInt(least int64, what string) func(any) error {
+	return func(v any) error {
+		if n, ok := policyInteger(v); !ok || n < least {
+			return fmt.Errorf("%s is not a valid %s", policyValueText(v), what)
+		}
+		return nil
+	}
+}
+
+// policyInteger returns a definition value that is an integer: a JSON
+// number without a fraction, as encoding/json (float64) or with UseNumber
+// (json.Number) decodes it, or a Go integer.
+func policyInteger(v any) (int64, bool) {
+	switch n := v.(type) {
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) < 1<<63 {
+			return int64(n), true
+		}
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
+	case int:
+		return int64(n), true
+	case int64:
+		return n, true
+	case int32:
+		return int64(n), true
+	}
+	return 0, false
+}
+
+// policyValueText is a definition value as RabbitMQ prints it (the Erlang
+// term): 5, 1.5, <<"text">>, true.
+func policyValueText(v any) string {
+	if n, ok := policyInteger(v); ok {
+		return strconv.FormatInt(n, 10)
+	}
+	switch v := v.(type) {
+	case string:
+		return `<<"` + v + `">>`
+	case nil:
+		return "null"
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = policyValueText(e)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case map[string]any:
+		parts := make([]string, 0, len(v))
+		for _, k := range sortedKeys(v) {
+			parts = append(parts, policyValueText(k)+" => "+policyValueText(v[k]))
+		}
+		return "#{" + strings.Join(parts, ",") + "}"
+	}
+	return fmt.Sprint(v)
 }
 
 // QueueArgs returns the policy's queue settings as x-arguments.

@@ -134,6 +134,11 @@ func (s *State) Check(op Op) error {
 		if v == nil {
 			return noVhost(o.Queue.Vhost)
 		}
+		// RabbitMQ checks the name before it looks the queue up: a
+		// server-named queue cannot be redeclared by name.
+		if err := checkQueueName(o.Queue.Name, o.ServerNamed); err != nil {
+			return err
+		}
 		if cur := v.queues[o.Queue.Name]; cur != nil {
 			return CheckQueueEquivalent(*cur, false, o.Queue, false)
 		}
@@ -177,54 +182,34 @@ func checkName(what, name string) error {
 	return nil
 }
 
+// checkDeclareExchange checks in RabbitMQ's order: the type, the default
+// exchange, then an existing exchange's equivalence or a new one's name
+// and alternate-exchange argument.
 func (s *State) checkDeclareExchange(e Exchange) error {
 	v := s.vhosts[e.Vhost]
 	if v == nil {
 		return noVhost(e.Vhost)
 	}
+	if _, ok := exchange.ParseKind(e.Type); !ok {
+		return amqp.Errorf(amqp.CommandInvalid, "unknown exchange type '%s'", e.Type)
+	}
 	if e.Name == "" {
 		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
+	}
+	if existing := v.exchanges[e.Name]; existing != nil {
+		return checkExchangeEquivalent(*existing, e)
 	}
 	if len(e.Name) > maxNameLen {
 		return amqp.Errorf(amqp.PreconditionFailed, "exchange name is longer than %d bytes", maxNameLen)
 	}
-	existing := v.exchanges[e.Name]
-	if _, ok := exchange.ParseKind(e.Type); !ok {
-		return amqp.Errorf(amqp.CommandInvalid, "unknown exchange type '%s'", e.Type)
-	}
-	if existing == nil && strings.HasPrefix(e.Name, "amq.") {
+	if strings.HasPrefix(e.Name, "amq.") {
 		return amqp.Errorf(amqp.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", e.Name)
-	}
-	if existing != nil {
-		return checkExchangeEquivalent(*existing, e)
 	}
 	if ae, ok := e.Args["alternate-exchange"]; ok {
 		if _, isStr := ae.(string); !isStr {
-			return amqp.Errorf(amqp.PreconditionFailed, "invalid arg 'alternate-exchange': expected a string")
+			return amqp.Errorf(amqp.PreconditionFailed, "invalid type '%s' for arg 'alternate-exchange' in exchange '%s' in vhost '%s'",
+				amqpTypeName(ae), e.Name, e.Vhost)
 		}
-	}
-	return nil
-}
-
-func checkExchangeEquivalent(cur, e Exchange) error {
-	ineq := func(arg string, got, have any) error {
-		return amqp.Errorf(amqp.PreconditionFailed,
-			"inequivalent arg '%s' for exchange '%s' in vhost '%s': received '%v' but current is '%v'",
-			arg, e.Name, e.Vhost, got, have)
-	}
-	switch {
-	case cur.Type != e.Type:
-		return ineq("type", e.Type, cur.Type)
-	case cur.Durable != e.Durable:
-		return ineq("durable", e.Durable, cur.Durable)
-	case cur.AutoDelete != e.AutoDelete:
-		return ineq("auto_delete", e.AutoDelete, cur.AutoDelete)
-	case cur.Internal != e.Internal:
-		return ineq("internal", e.Internal, cur.Internal)
-	}
-	if !exchange.EqualTables(cur.Args, e.Args) {
-		return amqp.Errorf(amqp.PreconditionFailed,
-			"inequivalent arg 'arguments' for exchange '%s' in vhost '%s'", e.Name, e.Vhost)
 	}
 	return nil
 }
@@ -238,12 +223,14 @@ func (s *State) checkDeleteExchange(o DeleteExchange) error {
 		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
 	}
 	if strings.HasPrefix(o.Name, "amq.") {
-		return amqp.Errorf(amqp.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", o.Name)
+		return amqp.Errorf(amqp.AccessRefused, "deletion of system exchange '%s' in vhost '%s' not allowed", o.Name, o.Vhost)
 	}
 	if v.exchanges[o.Name] == nil {
 		return nil
 	}
-	if o.IfUnused && (len(v.bySource[o.Name]) > 0 || len(v.byDest[exchange.Destination{Name: o.Name, IsExchange: true}]) > 0) {
+	// As in RabbitMQ, an exchange is in use when it is the source of a
+	// binding; the bindings to it go with it.
+	if o.IfUnused && len(v.bySource[o.Name]) > 0 {
 		return amqp.Errorf(amqp.PreconditionFailed, "exchange '%s' in vhost '%s' in use", o.Name, o.Vhost)
 	}
 	return nil
@@ -261,94 +248,21 @@ func LockedQueue(vhost, name string) error {
 // arguments. Exclusive queues, which are not metadata, are checked with it
 // too.
 func CheckNewQueue(q Queue, serverNamed bool) error {
-	if len(q.Name) > maxNameLen {
-		return amqp.Errorf(amqp.PreconditionFailed, "queue name is longer than %d bytes", maxNameLen)
-	}
-	if strings.HasPrefix(q.Name, "amq.") && !serverNamed {
-		return amqp.Errorf(amqp.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", q.Name)
+	if err := checkQueueName(q.Name, serverNamed); err != nil {
+		return err
 	}
 	_, err := queue.ParseArguments(q.Vhost, q.Name, q.Args)
 	return err
 }
 
-// equivalenceArgs are the queue arguments RabbitMQ compares on redeclare.
-var equivalenceArgs = []string{
-	"x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes", "x-overflow",
-	"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-priority",
-	"x-single-active-consumer", "x-queue-type", "x-queue-mode",
-}
-
-// CheckQueueEquivalent checks a redeclare of an existing queue (cur, which
-// is exclusive or not) as want, with RabbitMQ's errors.
-func CheckQueueEquivalent(cur Queue, curExclusive bool, want Queue, wantExclusive bool) error {
-	ineq := func(arg string, got, have any) error {
-		return amqp.Errorf(amqp.PreconditionFailed,
-			"inequivalent arg '%s' for queue '%s' in vhost '%s': received '%v' but current is '%v'",
-			arg, want.Name, want.Vhost, got, have)
+func checkQueueName(name string, serverNamed bool) error {
+	if len(name) > maxNameLen {
+		return amqp.Errorf(amqp.PreconditionFailed, "queue name is longer than %d bytes", maxNameLen)
 	}
-	switch {
-	case cur.Durable != want.Durable:
-		return ineq("durable", want.Durable, cur.Durable)
-	case curExclusive != wantExclusive:
-		return LockedQueue(want.Vhost, want.Name)
-	case cur.AutoDelete != want.AutoDelete:
-		return ineq("auto_delete", want.AutoDelete, cur.AutoDelete)
-	}
-	for _, k := range equivalenceArgs {
-		a, aok := want.Args[k]
-		b, bok := cur.Args[k]
-		if aok != bok || (aok && !exchange.EqualTables(amqp.Table{k: normaliseInt(a)}, amqp.Table{k: normaliseInt(b)})) {
-			return amqp.Errorf(amqp.PreconditionFailed,
-				"inequivalent arg '%s' for queue '%s' in vhost '%s': received %s but current is %s",
-				k, want.Name, want.Vhost, describeArg(a, aok), describeArg(b, bok))
-		}
+	if strings.HasPrefix(name, "amq.") && !serverNamed {
+		return amqp.Errorf(amqp.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
 	}
 	return nil
-}
-
-func normaliseInt(v any) any {
-	switch n := v.(type) {
-	case int8:
-		return int64(n)
-	case uint8:
-		return int64(n)
-	case int16:
-		return int64(n)
-	case uint16:
-		return int64(n)
-	case int32:
-		return int64(n)
-	case uint32:
-		return int64(n)
-	case int:
-		return int64(n)
-	}
-	return v
-}
-
-func describeArg(v any, ok bool) string {
-	if !ok {
-		return "none"
-	}
-	return fmt.Sprintf("the value '%v' of type '%s'", v, argTypeName(v))
-}
-
-func argTypeName(v any) string {
-	switch v.(type) {
-	case string, []byte:
-		return "longstr"
-	case bool:
-		return "bool"
-	case int8, uint8, int16, uint16, int32, uint32, int64, int:
-		return "signedint"
-	case float32, float64:
-		return "double"
-	case amqp.Table:
-		return "table"
-	case []any:
-		return "array"
-	}
-	return "void"
 }
 
 func (s *State) checkBinding(b Binding) error {

@@ -1,0 +1,200 @@
+package meta
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/warrenmq/warren/amqp"
+)
+
+// Equivalence: a redeclared exchange or queue must match the existing
+// one, with RabbitMQ's errors.
+
+func checkExchangeEquivalent(cur, e Exchange) error {
+	ineq := func(arg string, got, have any) error {
+		return amqp.Errorf(amqp.PreconditionFailed,
+			"inequivalent arg '%s' for exchange '%s' in vhost '%s': received '%v' but current is '%v'",
+			arg, e.Name, e.Vhost, got, have)
+	}
+	switch {
+	case cur.Type != e.Type:
+		return ineq("type", e.Type, cur.Type)
+	case cur.Durable != e.Durable:
+		return ineq("durable", e.Durable, cur.Durable)
+	case cur.AutoDelete != e.AutoDelete:
+		return ineq("auto_delete", e.AutoDelete, cur.AutoDelete)
+	case cur.Internal != e.Internal:
+		return ineq("internal", e.Internal, cur.Internal)
+	}
+	// Of the arguments RabbitMQ compares only alternate-exchange.
+	return checkArgsEquivalent("exchange", e.Vhost, e.Name, cur.Args, e.Args, []string{"alternate-exchange"})
+}
+
+// queueEquivalenceArgs are the arguments RabbitMQ compares when a classic
+// queue is redeclared, in its order.
+var queueEquivalenceArgs = []string{
+	"x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
+	"x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
+	"x-queue-version", "x-single-active-consumer", "x-queue-type", "x-queue-master-locator",
+}
+
+// CheckQueueEquivalent checks a redeclare of an existing queue (cur, which
+// is exclusive or not) as want, with RabbitMQ's errors and in its order:
+// exclusivity, durable, auto_delete, then the arguments.
+func CheckQueueEquivalent(cur Queue, curExclusive bool, want Queue, wantExclusive bool) error {
+	ineq := func(arg string, got, have any) error {
+		return amqp.Errorf(amqp.PreconditionFailed,
+			"inequivalent arg '%s' for queue '%s' in vhost '%s': received '%v' but current is '%v'",
+			arg, want.Name, want.Vhost, got, have)
+	}
+	switch {
+	case curExclusive != wantExclusive:
+		return LockedQueue(want.Vhost, want.Name)
+	case cur.Durable != want.Durable:
+		return ineq("durable", want.Durable, cur.Durable)
+	case cur.AutoDelete != want.AutoDelete:
+		return ineq("auto_delete", want.AutoDelete, cur.AutoDelete)
+	}
+	return checkArgsEquivalent("queue", want.Vhost, want.Name, cur.Args, want.Args, queueEquivalenceArgs)
+}
+
+// checkArgsEquivalent compares the given arguments of an existing
+// exchange or queue (cur) with a redeclaration's (want) as RabbitMQ's
+// rabbit_misc:assert_args_equivalence does: values of the same type class
+// (all integer types are one) must be equal; the error shows both values
+// when both are given, and a value with its type against "none" when one
+// is missing. A classic x-queue-type is the same as none.
+func checkArgsEquivalent(kind, vhost, name string, cur, want amqp.Table, keys []string) error {
+	for _, k := range keys {
+		got, gotOK := want[k]
+		have, haveOK := cur[k]
+		var received, current string
+		switch {
+		case !gotOK && !haveOK:
+			continue
+		case gotOK && haveOK:
+			if equivalentArgs(got, have) {
+				continue
+			}
+			received, current = "'"+erlangText(got)+"'", "'"+erlangText(have)+"'"
+		default:
+			if k == "x-queue-type" && (got == "classic" || have == "classic") {
+				continue
+			}
+			received, current = describeArg(got, gotOK), describeArg(have, haveOK)
+		}
+		return amqp.Errorf(amqp.PreconditionFailed,
+			"inequivalent arg '%s' for %s '%s' in vhost '%s': received %s but current is %s",
+			k, kind, name, vhost, received, current)
+	}
+	return nil
+}
+
+// equivalentArgs reports whether two argument values are of one type
+// class and equal.
+func equivalentArgs(a, b any) bool {
+	if x, ok := argInt(a); ok {
+		y, ok := argInt(b)
+		return ok && x == y
+	}
+	if x, ok := argFloat(a); ok {
+		y, ok := argFloat(b)
+		return ok && x == y
+	}
+	return bytes.Equal(amqp.AppendFieldValue(nil, a), amqp.AppendFieldValue(nil, b))
+}
+
+func argInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int8:
+		return int64(n), true
+	case uint8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	}
+	return 0, false
+}
+
+func argFloat(v any) (float64, bool) {
+	switch f := v.(type) {
+	case float32:
+		return float64(f), true
+	case float64:
+		return f, true
+	}
+	return 0, false
+}
+
+// erlangText is an argument value as RabbitMQ prints it in an error: a
+// string as it is, anything else as the Erlang term.
+func erlangText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case nil:
+		return "undefined"
+	}
+	return fmt.Sprint(v)
+}
+
+func describeArg(v any, ok bool) string {
+	if !ok {
+		return "none"
+	}
+	return fmt.Sprintf("the value '%s' of type '%s'", erlangText(v), amqpTypeName(v))
+}
+
+// amqpTypeName is the name RabbitMQ gives a field value's type.
+func amqpTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "void"
+	case bool:
+		return "bool"
+	case int8:
+		return "byte"
+	case uint8:
+		return "unsignedbyte"
+	case int16:
+		return "short"
+	case uint16:
+		return "unsignedshort"
+	case int32:
+		return "signedint"
+	case uint32:
+		return "unsignedint"
+	case int64, int:
+		return "long"
+	case float32:
+		return "float"
+	case float64:
+		return "double"
+	case amqp.Decimal:
+		return "decimal"
+	case string:
+		return "longstr"
+	case []byte:
+		return "binary"
+	case []any:
+		return "array"
+	case time.Time:
+		return "timestamp"
+	case amqp.Table, map[string]any:
+		return "table"
+	}
+	return "unknown"
+}

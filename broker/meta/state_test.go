@@ -1,0 +1,81 @@
+package meta
+
+import (
+	"testing"
+
+	"github.com/warrenmq/warren/amqp"
+)
+
+// Exclusive queues are not metadata, so the scripts cannot redeclare one;
+// the broker checks them with CheckQueueEquivalent.
+
+func TestCheckQueueEquivalentChecksExclusivityBeforeDurable(t *testing.T) {
+	durable := Queue{Vhost: "/", Name: "q", Durable: true}
+	transient := Queue{Vhost: "/", Name: "q"}
+	locked := LockedQueue("/", "q").(*amqp.Error).Text
+	for _, c := range []struct {
+		name                        string
+		curExclusive, wantExclusive bool
+		want                        string
+	}{
+		{"exclusive redeclared shared", true, false, locked},
+		{"shared redeclared exclusive", false, true, locked},
+		{"same exclusivity", true, true, "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q' in vhost '/': received 'false' but current is 'true'"},
+	} {
+		err := CheckQueueEquivalent(durable, c.curExclusive, transient, c.wantExclusive)
+		if got := errorText(err); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestCheckQueueEquivalentNamesArgumentTypesAsRabbitMQ(t *testing.T) {
+	cur := Queue{Vhost: "/", Name: "q"}
+	for _, c := range []struct {
+		arg  any
+		want string
+	}{
+		{int8(1), "the value '1' of type 'byte'"},
+		{uint8(1), "the value '1' of type 'unsignedbyte'"},
+		{int16(1), "the value '1' of type 'short'"},
+		{uint16(1), "the value '1' of type 'unsignedshort'"},
+		{int32(1), "the value '1' of type 'signedint'"},
+		{uint32(1), "the value '1' of type 'unsignedint'"},
+		{int64(1), "the value '1' of type 'long'"},
+		{1.5, "the value '1.5' of type 'double'"},
+		{float32(1.5), "the value '1.5' of type 'float'"},
+		{"1", "the value '1' of type 'longstr'"},
+		{[]byte("1"), "the value '1' of type 'binary'"},
+		{true, "the value 'true' of type 'bool'"},
+	} {
+		want := Queue{Vhost: "/", Name: "q", Args: amqp.Table{"x-max-length": c.arg}}
+		err := CheckQueueEquivalent(cur, false, want, false)
+		exp := "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received " + c.want + " but current is none"
+		if got := errorText(err); got != exp {
+			t.Errorf("%T: got %q, want %q", c.arg, got, exp)
+		}
+	}
+}
+
+func TestEquivalentArgsComparesWithinATypeClass(t *testing.T) {
+	for _, c := range []struct {
+		a, b any
+		same bool
+	}{
+		{int8(5), int64(5), true},
+		{uint32(5), int16(5), true},
+		{int32(5), int32(6), false},
+		{float32(1.5), 1.5, true},
+		{int32(1), 1.0, false},
+		{"a", "a", true},
+		{"a", []byte("a"), false},
+		{true, true, true},
+		{true, int32(1), false},
+		{amqp.Table{"k": int32(1)}, amqp.Table{"k": int32(1)}, true},
+		{[]any{"a"}, []any{"b"}, false},
+	} {
+		if got := equivalentArgs(c.a, c.b); got != c.same {
+			t.Errorf("equivalentArgs(%#v, %#v) = %v", c.a, c.b, got)
+		}
+	}
+}
