@@ -241,7 +241,10 @@ func (s *Server) ImportDefinitions(d Definitions, vhost string) error {
 		if q.Type != "" && q.Type != "classic" {
 			return fmt.Errorf("queue %q in vhost %q is a %s queue: Warren has only classic queues", q.Name, in(q.Vhost), q.Type)
 		}
-		ops = append(ops, meta.DeclareQueue{Queue: meta.Queue{Vhost: in(q.Vhost), Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Args: tableOrNil(q.Arguments)}})
+		// The reserved amq. prefix is an AMQP rule: RabbitMQ imports the
+		// amq.gen-… queues of its own exports.
+		ops = append(ops, meta.DeclareQueue{Queue: meta.Queue{Vhost: in(q.Vhost), Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Args: tableOrNil(q.Arguments)},
+			ServerNamed: true})
 	}
 	for _, b := range d.Bindings {
 		ops = append(ops, meta.Bind{Binding: meta.Binding{Vhost: in(b.Vhost), Binding: exchange.Binding{Source: b.Source,

@@ -20,7 +20,11 @@ func TestQueueDeclareServerNamedAndCounts(t *testing.T) {
 	publish(t, ch, "", q.Name, text("1"))
 	publish(t, ch, "", q.Name, text("2"))
 	roundTrip(t, ch)
-	q2, err := ch.QueueDeclare(q.Name, false, false, false, false, nil)
+	// As RabbitMQ: a server-named queue is checked passively; declaring
+	// it by name is refused for its reserved prefix.
+	_, err = openChannel(t, f.conn).QueueDeclare(q.Name, false, false, false, false, nil)
+	expectCode(t, err, amqp.AccessRefused)
+	q2, err := ch.QueueDeclarePassive(q.Name, false, false, false, false, nil)
 	must(t, err)
 	if q2.Messages != 2 || q2.Consumers != 0 {
 		t.Fatalf("declare-ok counts = %d messages, %d consumers; want 2, 0", q2.Messages, q2.Consumers)

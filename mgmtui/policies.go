@@ -95,7 +95,7 @@ func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, u *user) {
 	existed := v.PolicyDefinition(name) != nil
 	p := broker.Policy{Name: name, Pattern: b.str("pattern"), ApplyTo: b.str("apply-to"), Priority: int(prio), Definition: plainJSON(def)}
 	if err := v.PutPolicy(p); err != nil {
-		writeError(w, badRequest("%s", strings.TrimPrefix(err.Error(), "PRECONDITION_FAILED - ")))
+		writeError(w, err)
 		return
 	}
 	created(w, existed)
