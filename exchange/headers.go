@@ -73,12 +73,12 @@ func (hb *headersBinding) matches(headers amqp.Table) bool {
 
 // valuesMatch compares two field values as RabbitMQ's headers exchange does.
 func valuesMatch(a, b any) bool {
-	if ai, ok := asInt(a); ok {
-		bi, ok := asInt(b)
+	if ai, ok := amqp.IntValue(a); ok {
+		bi, ok := amqp.IntValue(b)
 		return ok && ai == bi
 	}
-	if af, ok := asFloat(a); ok {
-		bf, ok := asFloat(b)
+	if af, ok := amqp.FloatValue(a); ok {
+		bf, ok := amqp.FloatValue(b)
 		return ok && (af == bf || math.IsNaN(af) && math.IsNaN(bf))
 	}
 	switch av := a.(type) {
@@ -93,36 +93,4 @@ func valuesMatch(a, b any) bool {
 		return ok && av == bv
 	}
 	return EqualTables(amqp.Table{"v": a}, amqp.Table{"v": b})
-}
-
-func asInt(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int8:
-		return int64(n), true
-	case uint8:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case uint32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	}
-	return 0, false
-}
-
-func asFloat(v any) (float64, bool) {
-	switch f := v.(type) {
-	case float32:
-		return float64(f), true
-	case float64:
-		return f, true
-	}
-	return 0, false
 }

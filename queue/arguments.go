@@ -30,7 +30,7 @@ func ParseArguments(vhost, name string, args amqp.Table) (Config, error) {
 		s, isString := v.(string)
 		if !isString {
 			return Config{}, amqp.Errorf(amqp.PreconditionFailed,
-				"invalid type '%s' for arg 'x-dead-letter-exchange' in queue '%s' in vhost '%s'", amqpTypeName(v), name, vhost)
+				"invalid type '%s' for arg 'x-dead-letter-exchange' in queue '%s' in vhost '%s'", amqp.TypeName(v), name, vhost)
 		}
 		cfg.DeadLetterExchange, cfg.HasDeadLetterExchange = s, true
 	}
@@ -172,11 +172,11 @@ func (p *argParser) invalid(key, term string) *amqp.Error {
 }
 
 func (p *argParser) unacceptableType(key string, v any) *amqp.Error {
-	return p.invalid(key, "{unacceptable_type,"+amqpTypeName(v)+"}")
+	return p.invalid(key, "{unacceptable_type,"+amqp.TypeName(v)+"}")
 }
 
 func (p *argParser) expectedInteger(key string, v any) *amqp.Error {
-	return p.invalid(key, `"expected integer, got `+amqpTypeName(v)+`"`)
+	return p.invalid(key, `"expected integer, got `+amqp.TypeName(v)+`"`)
 }
 
 // nonNegative checks a non-negative integer argument.

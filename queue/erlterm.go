@@ -3,9 +3,6 @@ package queue
 import (
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/warrenmq/warren/amqp"
 )
 
 // RabbitMQ's error texts embed Erlang terms printed with ~p. The helpers here
@@ -85,48 +82,6 @@ func erlPair(first, second string, col int) string {
 		return flat
 	}
 	return "{" + first + ",\n" + strings.Repeat(" ", col+1) + second + "}"
-}
-
-// amqpTypeName is the name RabbitMQ gives the AMQP field type of a decoded
-// table value in its error texts ("signedint", "longstr", ...).
-func amqpTypeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "void"
-	case bool:
-		return "bool"
-	case int8:
-		return "byte"
-	case uint8:
-		return "unsignedbyte"
-	case int16:
-		return "short"
-	case uint16:
-		return "unsignedshort"
-	case int32:
-		return "signedint"
-	case uint32:
-		return "unsignedint"
-	case int64, int:
-		return "long"
-	case float32:
-		return "float"
-	case float64:
-		return "double"
-	case amqp.Decimal:
-		return "decimal"
-	case string:
-		return "longstr"
-	case []byte:
-		return "binary"
-	case []any:
-		return "array"
-	case time.Time:
-		return "timestamp"
-	case amqp.Table, map[string]any:
-		return "table"
-	}
-	return "unknown"
 }
 
 // amqpInt returns the value of an AMQP integer field of any width.

@@ -3,7 +3,6 @@ package meta
 import (
 	"bytes"
 	"fmt"
-	"time"
 
 	"github.com/warrenmq/warren/amqp"
 )
@@ -94,47 +93,15 @@ func checkArgsEquivalent(kind, vhost, name string, cur, want amqp.Table, keys []
 // equivalentArgs reports whether two argument values are of one type
 // class and equal.
 func equivalentArgs(a, b any) bool {
-	if x, ok := argInt(a); ok {
-		y, ok := argInt(b)
+	if x, ok := amqp.IntValue(a); ok {
+		y, ok := amqp.IntValue(b)
 		return ok && x == y
 	}
-	if x, ok := argFloat(a); ok {
-		y, ok := argFloat(b)
+	if x, ok := amqp.FloatValue(a); ok {
+		y, ok := amqp.FloatValue(b)
 		return ok && x == y
 	}
 	return bytes.Equal(amqp.AppendFieldValue(nil, a), amqp.AppendFieldValue(nil, b))
-}
-
-func argInt(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int8:
-		return int64(n), true
-	case uint8:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case uint32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	}
-	return 0, false
-}
-
-func argFloat(v any) (float64, bool) {
-	switch f := v.(type) {
-	case float32:
-		return float64(f), true
-	case float64:
-		return f, true
-	}
-	return 0, false
 }
 
 // erlangText is an argument value as RabbitMQ prints it in an error: a
@@ -155,46 +122,5 @@ func describeArg(v any, ok bool) string {
 	if !ok {
 		return "none"
 	}
-	return fmt.Sprintf("the value '%s' of type '%s'", erlangText(v), amqpTypeName(v))
-}
-
-// amqpTypeName is the name RabbitMQ gives a field value's type.
-func amqpTypeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "void"
-	case bool:
-		return "bool"
-	case int8:
-		return "byte"
-	case uint8:
-		return "unsignedbyte"
-	case int16:
-		return "short"
-	case uint16:
-		return "unsignedshort"
-	case int32:
-		return "signedint"
-	case uint32:
-		return "unsignedint"
-	case int64, int:
-		return "long"
-	case float32:
-		return "float"
-	case float64:
-		return "double"
-	case amqp.Decimal:
-		return "decimal"
-	case string:
-		return "longstr"
-	case []byte:
-		return "binary"
-	case []any:
-		return "array"
-	case time.Time:
-		return "timestamp"
-	case amqp.Table, map[string]any:
-		return "table"
-	}
-	return "unknown"
+	return fmt.Sprintf("the value '%s' of type '%s'", erlangText(v), amqp.TypeName(v))
 }

@@ -208,7 +208,7 @@ func (s *State) checkDeclareExchange(e Exchange) error {
 	if ae, ok := e.Args["alternate-exchange"]; ok {
 		if _, isStr := ae.(string); !isStr {
 			return amqp.Errorf(amqp.PreconditionFailed, "invalid type '%s' for arg 'alternate-exchange' in exchange '%s' in vhost '%s'",
-				amqpTypeName(ae), e.Name, e.Vhost)
+				amqp.TypeName(ae), e.Name, e.Vhost)
 		}
 	}
 	return nil
