@@ -77,15 +77,13 @@ func (q *localQueue) Get(noAck bool) (QueueEntry, int, bool) {
 // maxPooledEntries is the largest settle batch buffer kept for reuse.
 const maxPooledEntries = 4096
 
-// entryBatches holds *[]*queue.Entry buffers for Settle.
-var entryBatches = sync.Pool{New: func() any {
-	s := make([]*queue.Entry, 0, 64)
-	return &s
-}}
-
 // Settle implements QueueHandle.
 func (q *localQueue) Settle(how Settlement, entries []QueueEntry) {
-	buf := entryBatches.Get().(*[]*queue.Entry)
+	pool := &q.vhost.srv.entryBatches
+	buf, _ := pool.Get().(*[]*queue.Entry)
+	if buf == nil {
+		buf = new([]*queue.Entry)
+	}
 	batch := (*buf)[:0]
 	for _, e := range entries {
 		if qe, ok := e.(*queue.Entry); ok {
@@ -104,7 +102,7 @@ func (q *localQueue) Settle(how Settlement, entries []QueueEntry) {
 	clear(batch)
 	if cap(batch) <= maxPooledEntries {
 		*buf = batch[:0]
-		entryBatches.Put(buf)
+		pool.Put(buf)
 	}
 }
 

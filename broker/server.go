@@ -47,6 +47,8 @@ type Server struct {
 	stop    chan struct{} // closed by Close
 	replyTo replyToRegistry
 	routers sync.Pool // *exchange.Router for routing off the reader goroutines
+	// entryBatches holds *[]*queue.Entry buffers for settling.
+	entryBatches sync.Pool
 }
 
 // New creates a server with cfg, opening (or, with st non-nil, using) its

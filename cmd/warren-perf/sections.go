@@ -15,6 +15,9 @@ type section struct {
 var (
 	backlogSection = section{"<!-- backlog:start -->", "<!-- backlog:end -->"}
 	metaSection    = section{"<!-- meta:start -->", "<!-- meta:end -->"}
+	// notesSection holds hand-measured comparisons (a change's before and
+	// after) that no run measures; every run keeps it.
+	notesSection = section{"<!-- notes:start -->", "<!-- notes:end -->"}
 )
 
 // replace returns doc with the section (markers included) replaced by
@@ -67,17 +70,21 @@ func (s section) remove(doc string) string {
 // measured none of its scenarios), and meta, the metadata section (""
 // when that scenario did not run). What the run did not measure is kept
 // from old: the matrix's part when main is "", the metadata section when
-// meta is "", and always the backlog section, which comes last.
+// meta is "", and always the notes and the backlog section, which comes
+// last.
 func composeReport(old, main, meta string) string {
 	doc := main
 	if main == "" {
-		doc = backlogSection.remove(metaSection.remove(old))
+		doc = notesSection.remove(backlogSection.remove(metaSection.remove(old)))
 	}
 	if meta == "" {
 		meta = metaSection.extract(old)
 	}
 	if meta != "" {
 		doc = metaSection.replace(doc, meta)
+	}
+	if notes := notesSection.extract(old); notes != "" {
+		doc = notesSection.replace(doc, notes)
 	}
 	if backlog := backlogSection.extract(old); backlog != "" {
 		doc = backlogSection.replace(doc, backlog)
