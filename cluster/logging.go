@@ -71,7 +71,7 @@ func raftRoutine(msg string) bool {
 	for _, s := range []string{"failed to appendEntries to", "failed to heartbeat to", "failed to contact",
 		"failed to install snapshot", "failed to send snapshot to", "failed to get log", "appendEntries rejected",
 		"failed to get previous log", "failed to decode incoming command", "failed to make requestVote RPC",
-		"failed to make preVote RPC"} {
+		"failed to make preVote RPC", "skipping application of old log"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
@@ -132,6 +132,9 @@ func (w levelWriter) Write(p []byte) (int, error) {
 			lv, line = l.level, bytes.TrimSpace(line[len(l.prefix):])
 			break
 		}
+	}
+	if lv > slog.LevelInfo && bytes.Contains(line, []byte("use of closed network connection")) {
+		lv = slog.LevelDebug // sends racing memberlist's own shutdown
 	}
 	if w.log.Enabled(context.Background(), lv) {
 		w.log.Log(context.Background(), lv, string(line), "component", w.component)

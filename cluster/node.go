@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"os"
@@ -191,8 +192,7 @@ func (n *Node) start(applier meta.Applier) error {
 	}
 	mc.Delegate = nodeMeta(encodeNodeMeta(n.raftAddr))
 	mc.Events = memberEvents{n}
-	mc.Logger = nil
-	mc.LogOutput = levelWriter{log: n.log, component: "memberlist"}
+	mc.Logger = stdlog.New(levelWriter{log: n.log, component: "memberlist"}, "", 0)
 	if n.ml, err = memberlist.Create(mc); err != nil {
 		return fmt.Errorf("start gossip on %s:%d: %w", bindIP, cfg.BindPort, err)
 	}
