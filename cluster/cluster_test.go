@@ -349,3 +349,59 @@ func TestForget(t *testing.T) {
 	_, err := channel(t, c.Nodes[1]).QueueDeclare("after-forget", true, false, false, false, nil)
 	must(t, err)
 }
+
+// TestVoterCap starts four nodes with at most three voters: the fourth
+// replicates as a non-voter, and is promoted when a stopped voter is
+// forgotten.
+func TestVoterCap(t *testing.T) {
+	c := clustertest.New(t, 4, clustertest.WithConfig(func(_ int, cc *cluster.Config, _ *broker.Config) {
+		cc.MaxVoters = 3
+	}))
+	for _, n := range c.Nodes {
+		n.Start()
+	}
+	voters := func(n *clustertest.Node, want int, members int) func() error {
+		return func() error {
+			ms, err := n.Cluster.Members()
+			if err != nil {
+				return err
+			}
+			v := 0
+			for _, m := range ms {
+				if m.Voter {
+					v++
+				}
+				if m.Joining {
+					return fmt.Errorf("%s still joining", m.Name)
+				}
+			}
+			if v != want || len(ms) != members {
+				return fmt.Errorf("%s sees %d voters of %d members, want %d of %d: %+v", n.Name, v, len(ms), want, members, ms)
+			}
+			return nil
+		}
+	}
+	for _, n := range c.Nodes {
+		c.Eventually(10*time.Second, "three voters and a non-voter", voters(n, 3, 4))
+	}
+	_, err := channel(t, c.Nodes[3]).QueueDeclare("from-any", true, false, false, false, nil)
+	must(t, err)
+	sameMetadata(t, c)
+
+	leader := c.Leader(5 * time.Second)
+	var gone *clustertest.Node
+	for _, n := range c.Followers(leader) {
+		ms, err := leader.Cluster.Members()
+		must(t, err)
+		for _, m := range ms {
+			if m.Name == n.Name && m.Voter {
+				gone = n
+			}
+		}
+	}
+	gone.Stop()
+	c.Eventually(10*time.Second, "forget the stopped voter", func() error {
+		return leader.Cluster.Forget(context.Background(), gone.Name)
+	})
+	c.Eventually(10*time.Second, "the non-voter promoted", voters(leader, 3, 3))
+}
