@@ -40,6 +40,9 @@ type Member struct {
 // raft configuration (running or not) and those the gossip sees that are
 // not in it yet.
 func (n *Node) Members() ([]Member, error) {
+	if !n.running() {
+		return nil, errNotRunning
+	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return nil, fmt.Errorf("read the raft configuration: %w", err)
@@ -76,6 +79,9 @@ func (n *Node) Members() ([]Member, error) {
 // it comes back it is added again as a new member. A running node, or
 // this one, cannot be forgotten.
 func (n *Node) Forget(ctx context.Context, name string) error {
+	if !n.running() {
+		return errNotRunning
+	}
 	if name == n.cfg.NodeName {
 		return fmt.Errorf("node %s cannot forget itself", name)
 	}

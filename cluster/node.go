@@ -187,6 +187,10 @@ func (n *Node) start(applier meta.Applier) error {
 	mc.ProbeTimeout = cfg.ProbeTimeout
 	mc.GossipInterval = cfg.GossipInterval
 	mc.SuspicionMult = cfg.SuspicionMult
+	// A node back under its name from another address is let in once
+	// the old one has been dead for a while (the default never does
+	// until the dead node is forgotten by the gossip).
+	mc.DeadNodeReclaimTime = 10 * cfg.ProbeInterval
 	if cfg.PushPullInterval > 0 {
 		mc.PushPullInterval = cfg.PushPullInterval
 	}
@@ -442,7 +446,7 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 
 // Leader returns the name of the raft leader, or "" when there is none.
 func (n *Node) Leader() string {
-	if n.raft == nil {
+	if !n.running() {
 		return ""
 	}
 	_, id := n.raft.LeaderWithID()
@@ -465,6 +469,13 @@ func (n *Node) GossipAddr() string {
 }
 
 func (n *Node) isClosed() bool { return n.closed.Load() }
+
+// errNotRunning is returned by the methods that need a started node.
+var errNotRunning = errors.New("the cluster node is not running")
+
+// running reports whether OpenLog started the node and Close has not
+// stopped it.
+func (n *Node) running() bool { return n.ml != nil && n.raft != nil && !n.closed.Load() }
 
 // Close stops the node: it leaves the gossip (the others see it as
 // stopped, not failed; it stays a cluster member), stops raft and closes
