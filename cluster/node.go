@@ -288,10 +288,7 @@ func (n *Node) Propose(ctx context.Context, op meta.Op) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ProposeTimeout)
 	defer cancel()
 	data := meta.AppendOp(nil, op)
-	rep, remote, err := n.onLeader(ctx, rpcPropose, data, func() (reply, error) {
-		idx, resp, err := n.applyAsLeader(ctx, data)
-		return reply{index: idx, err: resp}, err
-	})
+	rep, remote, err := n.onLeader(ctx, rpcPropose, data, func() (reply, error) { return n.applyAsLeader(ctx, data) })
 	if err != nil {
 		return n.unavailable(op.String(), err)
 	}
@@ -375,20 +372,21 @@ func (n *Node) onLeader(ctx context.Context, kind byte, payload []byte, local fu
 }
 
 // applyAsLeader appends an op to the raft log on this node, the leader,
-// and returns its index and its check's answer once it is applied here.
-func (n *Node) applyAsLeader(ctx context.Context, data []byte) (uint64, error, error) {
+// and once it is applied here replies with its index and its check's
+// answer (reply.err).
+func (n *Node) applyAsLeader(ctx context.Context, data []byte) (reply, error) {
 	if n.raft.State() != raft.Leader {
-		return 0, nil, errNotLeader
+		return reply{}, errNotLeader
 	}
 	f := n.raft.Apply(data, remaining(ctx))
 	if err := waitFuture(ctx, f); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
-			return 0, nil, errNotLeader
+			return reply{}, errNotLeader
 		}
-		return 0, nil, err
+		return reply{}, err
 	}
-	resp, _ := f.Response().(error)
-	return f.Index(), resp, nil
+	check, _ := f.Response().(error)
+	return reply{index: f.Index(), err: check}, nil
 }
 
 // readIndexAsLeader returns the index up to which a node must have

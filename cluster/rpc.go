@@ -85,7 +85,7 @@ func (n *Node) handleRPC(kind byte, payload []byte) reply {
 	var err error
 	switch kind {
 	case rpcPropose:
-		rep.index, rep.err, err = n.applyAsLeader(ctx, payload)
+		rep, err = n.applyAsLeader(ctx, payload)
 	case rpcReadIndex:
 		rep.index, err = n.readIndexAsLeader(ctx)
 	case rpcForget:
