@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/warrenmq/warren/broker/meta"
 	"github.com/warrenmq/warren/queue"
 )
 
@@ -54,6 +55,22 @@ type Config struct {
 	// keeps it. A cluster sets it to keep node ids unique. 0 keeps the id
 	// drawn at random when the data dir was created (Server.NodeID).
 	NodeID uint16
+	// MetaLog, when set, opens the metadata log in place of the
+	// single-node meta.Local over the store: a cluster passes its
+	// replicated log here, so that the broker never imports the cluster.
+	// It is called once from New, with the store and the applier through
+	// which the broker follows every applied change; the log hands the
+	// state it already holds to the applier before it returns. If the log
+	// has a method Fresh() bool that reports true (this node started a new
+	// cluster), the broker creates the default vhost and user through it,
+	// once per cluster. If the log has a method Close() error, Close calls
+	// it after the connections are closed and before the store is.
+	//
+	// With a MetaLog the metadata may arrive after New (from other
+	// nodes), so the broker keeps stored messages of queues it does not
+	// know yet, and a queue gets its stored messages whenever it is
+	// created, not only at start.
+	MetaLog func(st meta.Store, a meta.Applier) (meta.Log, error)
 	// Logger receives the broker's structured log; nil discards.
 	Logger *slog.Logger
 	// Product and Version are announced in connection.start.

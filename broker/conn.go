@@ -259,11 +259,16 @@ func (c *conn) handshake() error {
 		return amqp.Errorf(amqp.CommandInvalid, "expected 'connection.open', got '%s'", m.Name())
 	}
 	v := c.srv.Vhost(open.VirtualHost)
+	if v == nil && c.srv.lookAgain() {
+		v = c.srv.Vhost(open.VirtualHost)
+	}
 	if v == nil {
 		return amqp.Errorf(amqp.NotAllowed, "vhost %s not found", open.VirtualHost)
 	}
 	if !c.srv.users.HasVhostAccess(c.user.Name, v.name) {
-		return amqp.Errorf(amqp.NotAllowed, "access to vhost '%s' refused for user '%s'", v.name, c.user.Name)
+		if !c.srv.lookAgain() || !c.srv.users.HasVhostAccess(c.user.Name, v.name) {
+			return amqp.Errorf(amqp.NotAllowed, "access to vhost '%s' refused for user '%s'", v.name, c.user.Name)
+		}
 	}
 	c.vhost = v
 	c.out.method(0, &amqp.ConnectionOpenOk{})
@@ -322,6 +327,9 @@ func (c *conn) authenticate(mechanism, response string) error {
 	}
 	refused := amqp.Errorf(amqp.AccessRefused, "Login was refused using authentication mechanism %s. For details see the broker logfile.", mechanism)
 	u, ok := c.srv.users.Authenticate(user, pass)
+	if !ok && c.srv.lookAgain() { // a user just added on another node
+		u, ok = c.srv.users.Authenticate(user, pass)
+	}
 	if !ok {
 		c.log.Warn("authentication failed", "user", user, "mechanism", mechanism)
 		return refused

@@ -180,7 +180,7 @@ func (ch *channel) lookupQueue(name string) (QueueHandle, error) {
 		return nil, err
 	}
 	v := ch.vhost()
-	q := v.localQueue(name)
+	q := v.findQueue(name)
 	if q == nil {
 		return nil, v.notFoundQueue(name)
 	}

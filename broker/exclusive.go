@@ -112,6 +112,6 @@ func (v *Vhost) unbindExclusive(b exchange.Binding) error {
 // checkLocalBinding checks the ends of a binding with this node's view.
 func (v *Vhost) checkLocalBinding(b exchange.Binding) error {
 	return meta.CheckBindingEnds(meta.Binding{Vhost: v.name, Binding: b},
-		func(name string) bool { return v.Exchange(name) != nil },
+		func(name string) bool { return v.findExchange(name) != nil },
 		func(name string) bool { return v.Queue(name) != nil })
 }

@@ -12,7 +12,7 @@ import (
 // (alternate exchanges, CC/BCC, persistence) and reports whether it reached
 // a queue. It waits until a persistent message is on disk.
 func (v *Vhost) Publish(exchangeName, routingKey string, props amqp.Properties, body []byte) (routed bool, err error) {
-	ex := v.Exchange(exchangeName)
+	ex := v.findExchange(exchangeName)
 	if ex == nil {
 		return false, v.notFoundExchange(exchangeName)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/broker/meta"
@@ -156,8 +157,9 @@ func (s *Server) closeUserConnections(name string) {
 	}
 }
 
-// createQueue starts the queue of a metadata record. At start-up it
-// gets the messages the store holds for it.
+// createQueue starts the queue of a metadata record. At start-up (and,
+// with a replicated log, whenever it appears) it gets the messages the
+// store holds for it.
 func (v *Vhost) createQueue(r *meta.Queue) {
 	cfg, err := queue.ParseArguments(r.Vhost, r.Name, r.Args)
 	if err != nil { // checked when declared
@@ -166,11 +168,14 @@ func (v *Vhost) createQueue(r *meta.Queue) {
 	}
 	cfg.Name, cfg.Durable, cfg.AutoDelete, cfg.Args = r.Name, r.Durable, r.AutoDelete, r.Args
 	q := v.newQueue(cfg)
-	if v.srv.restoring && q.durable {
+	// With a replicated log a queue may become known after start (the
+	// cluster tells this node later): it takes its stored messages then.
+	load := v.srv.restoring || (v.srv.cfg.MetaLog != nil && v.localQueue(r.Name) == nil)
+	if load && q.durable {
 		n, err := v.srv.restoreMessages(q)
 		if err != nil {
 			v.srv.log.Error("restoring a queue's messages failed", "vhost", r.Vhost, "queue", r.Name, "err", err)
-		} else {
+		} else if v.srv.restoring || n > 0 {
 			v.srv.log.Info("queue recovered", "vhost", r.Vhost, "queue", r.Name, "messages", n)
 		}
 	}
@@ -202,24 +207,32 @@ func (v *Vhost) dropQueue(name string) {
 	q.Delete()
 }
 
-// restoreMetadata opens the metadata log over the store, which rebuilds
-// the vhosts, users, policies, exchanges, queues and bindings it holds,
-// and creates the defaults (vhost, user, permission) in a new data dir.
+// restoreMetadata opens the metadata log over the store (or the one
+// Config.MetaLog opens), which rebuilds the vhosts, users, policies,
+// exchanges, queues and bindings it holds, and creates the defaults
+// (vhost, user, permission) in a new data dir or a new cluster.
 func (s *Server) restoreMetadata() error {
 	if err := s.checkLegacyMetadata(); err != nil {
 		return err
 	}
 	s.restoring = true
-	local, err := meta.OpenLocal(s.store, metaApplier{s}, 0)
+	var err error
+	if s.cfg.MetaLog != nil {
+		s.meta, err = s.cfg.MetaLog(s.store, metaApplier{s})
+	} else {
+		s.meta, err = meta.OpenLocal(s.store, metaApplier{s}, 0)
+	}
 	s.restoring = false
 	if err != nil {
 		return fmt.Errorf("open the metadata log: %w", err)
 	}
-	s.meta = local
-	if err := s.dropOrphanMessages(); err != nil {
-		return err
+	if s.cfg.MetaLog == nil {
+		// A replicated log may not hold every queue yet: their messages stay.
+		if err := s.dropOrphanMessages(); err != nil {
+			return err
+		}
 	}
-	if !local.Fresh() {
+	if f, ok := s.meta.(interface{ Fresh() bool }); !ok || !f.Fresh() {
 		return nil
 	}
 	cfg := s.cfg
@@ -234,6 +247,58 @@ func (s *Server) restoreMetadata() error {
 	}
 	return nil
 }
+
+// closeMetaLog closes a log that Config.MetaLog opened, if it has a Close.
+func (s *Server) closeMetaLog() error {
+	c, ok := s.meta.(interface{ Close() error })
+	if !ok {
+		return nil
+	}
+	if err := c.Close(); err != nil {
+		return fmt.Errorf("close the metadata log: %w", err)
+	}
+	return nil
+}
+
+// lookAgain is called where a read of the metadata found nothing, before
+// answering "not found": on a cluster node it waits (for at most
+// catchUpTimeout) until this node has applied what the cluster had
+// committed, so that an object, user or permission that another node
+// confirmed is found here too. It reports whether the caller should look
+// again. On a single node it returns false at once: the miss is final.
+func (s *Server) lookAgain() bool {
+	if s.cfg.MetaLog == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), catchUpTimeout)
+	defer cancel()
+	if err := s.meta.CatchUp(ctx); err != nil {
+		s.log.Debug("metadata catch-up failed; answering from this node's view", "err", err)
+		return false
+	}
+	return true
+}
+
+// findExchange returns the named exchange, looking again after a miss
+// (lookAgain).
+func (v *Vhost) findExchange(name string) *exchange.Exchange {
+	if e := v.Exchange(name); e != nil || !v.srv.lookAgain() {
+		return e
+	}
+	return v.Exchange(name)
+}
+
+// findQueue returns the named queue of this node, looking again after a
+// miss (lookAgain).
+func (v *Vhost) findQueue(name string) *localQueue {
+	if q := v.localQueue(name); q != nil || !v.srv.lookAgain() {
+		return q
+	}
+	return v.localQueue(name)
+}
+
+// catchUpTimeout bounds lookAgain.
+const catchUpTimeout = 5 * time.Second
 
 // checkLegacyMetadata refuses a data dir whose metadata an earlier Warren
 // wrote as separate records.

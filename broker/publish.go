@@ -96,7 +96,9 @@ func (ch *channel) publishComplete() error {
 	}
 	ex := v.Exchange(s.exchange)
 	if ex == nil {
-		return v.notFoundExchange(s.exchange)
+		if ex = v.findExchange(s.exchange); ex == nil {
+			return v.notFoundExchange(s.exchange)
+		}
 	}
 	if ex.Internal {
 		return amqp.Errorf(amqp.AccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", s.exchange, v.name)

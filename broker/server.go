@@ -196,7 +196,8 @@ func (s *Server) ConnectionCount() int {
 }
 
 // Close stops accepting, closes every connection with 320 CONNECTION_FORCED,
-// waits for them (bounded by ctx) and closes the store.
+// waits for them (bounded by ctx), closes a metadata log that has a Close
+// (Config.MetaLog) and closes the store.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closing {
@@ -226,10 +227,13 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 		<-done
 	}
+	// No connection proposes any more; a replicated log stops applying
+	// (and so touching the store) before the store closes.
+	logErr := s.closeMetaLog()
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			return fmt.Errorf("close store: %w", err)
 		}
 	}
-	return nil
+	return logErr
 }

@@ -131,7 +131,7 @@ func (v *Vhost) DeclareExchange(s ExchangeSpec, passive bool) (*exchange.Exchang
 		if s.Name == "" {
 			return nil, amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
 		}
-		if e := v.Exchange(s.Name); e != nil {
+		if e := v.findExchange(s.Name); e != nil {
 			return e, nil
 		}
 		return nil, v.notFoundExchange(s.Name)
@@ -190,7 +190,12 @@ func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (*localQueu
 	}
 	if passive {
 		if existing == nil {
-			return nil, v.notFoundQueue(s.Name)
+			if existing = v.findQueue(s.Name); existing == nil {
+				return nil, v.notFoundQueue(s.Name)
+			}
+			if existing.owner != nil && existing.owner != owner {
+				return nil, v.lockedQueue(s.Name)
+			}
 		}
 		existing.queue.Touch()
 		return existing, nil

@@ -20,6 +20,12 @@ type Log interface {
 	// View calls fn with the current state, which fn must neither change
 	// nor keep.
 	View(fn func(*State))
+	// CatchUp returns once this node has applied every op that the log
+	// had committed when it was called, anywhere: a read after it sees
+	// every change another node has confirmed. A reader calls it when a
+	// lookup missed, before answering "not found". It fails when the log
+	// cannot tell (no leader, ctx done). Local's returns at once.
+	CatchUp(ctx context.Context) error
 }
 
 // Applier is told, in log order, the changes each applied op made, so
@@ -132,6 +138,9 @@ func (l *Local) View(fn func(*State)) {
 	defer l.mu.RUnlock()
 	fn(l.state)
 }
+
+// CatchUp implements Log: a single node is always caught up.
+func (l *Local) CatchUp(context.Context) error { return nil }
 
 // Propose implements Log.
 func (l *Local) Propose(ctx context.Context, op Op) error {

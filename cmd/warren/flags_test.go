@@ -42,3 +42,38 @@ func TestSettingsFromFlagsThenEnvironment(t *testing.T) {
 		t.Fatal("an invalid --log-level was accepted")
 	}
 }
+
+// TestClusterSettings checks the cluster flags and their variables: off
+// by default, the node named warren@<hostname>.
+func TestClusterSettings(t *testing.T) {
+	for _, k := range []string{"NODE_NAME", "CLUSTER_LISTEN", "CLUSTER_JOIN"} {
+		t.Setenv("WARREN_"+k, "")
+		os.Unsetenv("WARREN_" + k)
+	}
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	if o.clusterListen != "" || o.clusterJoin != "" || o.nodeName != "warren@"+host {
+		t.Fatalf("defaults = %+v", o)
+	}
+	t.Setenv("WARREN_NODE_NAME", "warren@n1")
+	t.Setenv("WARREN_CLUSTER_LISTEN", "127.0.0.11:7946")
+	t.Setenv("WARREN_CLUSTER_JOIN", "127.0.0.12:7946,127.0.0.13:7946")
+	if o, err = parseFlags([]string{"--node-name", "warren@n9"}); err != nil {
+		t.Fatal(err)
+	}
+	if o.nodeName != "warren@n9" || o.clusterListen != "127.0.0.11:7946" || o.clusterJoin != "127.0.0.12:7946,127.0.0.13:7946" {
+		t.Fatalf("from the environment and flags = %+v", o)
+	}
+	node, err := newClusterNode(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Close()
+	o.clusterListen = "127.0.0.11:65535"
+	if _, err := newClusterNode(o, nil); err == nil {
+		t.Fatal("a gossip port without a next port was accepted")
+	}
+}

@@ -17,12 +17,14 @@ import (
 	_ "net/http/pprof" // served only on --pprof
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/warrenmq/warren/broker"
+	"github.com/warrenmq/warren/cluster"
 	"github.com/warrenmq/warren/mgmtui"
 	"github.com/warrenmq/warren/store"
 )
@@ -47,6 +49,10 @@ type options struct {
 	queueMsgs   uint64
 	queueBytes  uint64
 	gcFloor     uint64
+
+	nodeName      string
+	clusterListen string
+	clusterJoin   string
 }
 
 // envOr returns the WARREN_<name> environment variable, or def.
@@ -88,6 +94,9 @@ func parseFlags(args []string) (options, error) {
 	fs.Uint64Var(&o.gcFloor, "gc-memory-floor", envUint("GC_MEMORY_FLOOR", 160<<20), "bytes of Go memory below which the garbage collector runs as usual; above, garbage is held to a quarter of the live heap, 0 to leave the collector alone; GOMEMLIMIT overrides (WARREN_GC_MEMORY_FLOOR)")
 	fs.StringVar(&o.definitions, "definitions", envOr("DEFINITIONS", ""), "RabbitMQ definitions JSON file imported at start, as RabbitMQ's load_definitions (WARREN_DEFINITIONS)")
 	fs.StringVar(&o.pprof, "pprof", envOr("PPROF", ""), "listen address for net/http/pprof, empty to disable (WARREN_PPROF)")
+	fs.StringVar(&o.nodeName, "node-name", envOr("NODE_NAME", cluster.DefaultConfig().NodeName), "this node's name in the cluster and the management API (WARREN_NODE_NAME)")
+	fs.StringVar(&o.clusterListen, "cluster-listen", envOr("CLUSTER_LISTEN", ""), "HOST:PORT of cluster gossip (TCP and UDP); inter-node traffic uses PORT+1; empty runs a standalone node (WARREN_CLUSTER_LISTEN)")
+	fs.StringVar(&o.clusterJoin, "cluster-join", envOr("CLUSTER_JOIN", ""), "HOST:PORT[,HOST:PORT...] gossip addresses of nodes of the cluster to join; a node started without it on an empty data dir founds a new cluster (WARREN_CLUSTER_JOIN)")
 	return o, fs.Parse(args)
 }
 
@@ -113,6 +122,17 @@ func run(args []string) error {
 	cfg.QueuePaging.MaxMessages = int(min(o.queueMsgs, math.MaxInt32))
 	cfg.QueuePaging.MaxBytes = int64(min(o.queueBytes, math.MaxInt64))
 	cfg.Logger = log
+
+	if o.clusterListen != "" {
+		node, err := newClusterNode(o, log)
+		if err != nil {
+			return err
+		}
+		defer node.Close()
+		cfg.MetaLog = node.OpenLog
+	} else if o.clusterJoin != "" {
+		return errors.New("--cluster-join needs --cluster-listen")
+	}
 
 	sopts := store.DefaultOptions()
 	sopts.Logger = log
@@ -160,7 +180,7 @@ func run(args []string) error {
 			srv.Close(context.Background())
 			return fmt.Errorf("listen management %s: %w", o.mgmtListen, err)
 		}
-		api := mgmtui.New(srv, mgmtui.Options{AMQPAddr: ln.Addr().String(), HTTPAddr: mln.Addr().String(), UI: mgmtui.UIHandler(), Logger: log})
+		api := mgmtui.New(srv, mgmtui.Options{Node: o.nodeName, AMQPAddr: ln.Addr().String(), HTTPAddr: mln.Addr().String(), UI: mgmtui.UIHandler(), Logger: log})
 		defer api.Close()
 		mgmt = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
@@ -195,6 +215,37 @@ func run(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newClusterNode configures this node's clustering from the options:
+// gossip on --cluster-listen, inter-node traffic on the next port, the
+// seeds of --cluster-join, raft's data under <data-dir>/cluster. Nothing
+// runs until the broker opens its metadata log through it.
+func newClusterNode(o options, log *slog.Logger) (*cluster.Node, error) {
+	host, port, err := net.SplitHostPort(o.clusterListen)
+	if err != nil {
+		return nil, fmt.Errorf("--cluster-listen %q: %w", o.clusterListen, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p >= 65535 {
+		return nil, fmt.Errorf("--cluster-listen %q: the port must be between 1 and 65534 (the next one carries inter-node traffic)", o.clusterListen)
+	}
+	cc := cluster.DefaultConfig()
+	cc.NodeName = o.nodeName
+	cc.BindAddr = host
+	cc.BindPort = p
+	cc.DataDir = filepath.Join(o.dataDir, "cluster")
+	cc.Logger = log
+	for _, seed := range strings.Split(o.clusterJoin, ",") {
+		if seed = strings.TrimSpace(seed); seed == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(seed); err != nil {
+			return nil, fmt.Errorf("--cluster-join %q: %w", seed, err)
+		}
+		cc.Join = append(cc.Join, seed)
+	}
+	return cluster.New(cc)
 }
 
 // importDefinitions loads a RabbitMQ definitions file into srv.

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	rmq "github.com/rabbitmq/amqp091-go"
+)
+
+// freeClusterPort returns a loopback port free for gossip (TCP and UDP)
+// with the next one free for inter-node traffic.
+func freeClusterPort(t *testing.T) string {
+	t.Helper()
+	for range 100 {
+		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := tl.Addr().(*net.TCPAddr).Port
+		ul, uerr := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		nl, nerr := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
+		tl.Close()
+		if uerr == nil {
+			ul.Close()
+		}
+		if nerr == nil {
+			nl.Close()
+		}
+		if uerr == nil && nerr == nil {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		}
+	}
+	t.Fatal("no free cluster port")
+	return ""
+}
+
+// TestTwoProcessCluster starts two warren processes with --cluster-listen,
+// the second with --cluster-join: a queue declared on one is there on the
+// other, and both stop cleanly on SIGTERM.
+func TestTwoProcessCluster(t *testing.T) {
+	g1, g2 := freeClusterPort(t), freeClusterPort(t)
+	a := startProcess(t, t.TempDir(), "--node-name", "warren@a", "--cluster-listen", g1)
+	b := startProcess(t, t.TempDir(), "--node-name", "warren@b", "--cluster-listen", g2, "--cluster-join", g1)
+
+	conn, err := rmq.Dial(a.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("shared", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// b gets guest and the queue once the leader has added it.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := func() error {
+			c, err := rmq.Dial(b.URL())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ch, err := c.Channel()
+			if err != nil {
+				return err
+			}
+			_, err = ch.QueueDeclarePassive("shared", true, false, false, false, nil)
+			return err
+		}()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node b never served the queue declared on a: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	conn.Close()
+	for _, p := range []*process{b, a} {
+		if err := p.stop(); err != nil {
+			t.Fatalf("stop: %v\n%s", err, p.logs.String())
+		}
+	}
+	if !strings.Contains(a.logs.String(), "member added to the cluster") {
+		t.Fatalf("a's log does not tell that b joined:\n%s", a.logs.String())
+	}
+}
+
+// TestClusterJoinNeedsListen refuses --cluster-join without --cluster-listen.
+func TestClusterJoinNeedsListen(t *testing.T) {
+	out, err := runBinary("--data-dir", t.TempDir(), "--amqp-listen", "127.0.0.1:0", "--mgmt-listen", "", "--cluster-join", "127.0.0.1:7946")
+	if err == nil || !strings.Contains(out, "--cluster-join needs --cluster-listen") {
+		t.Fatalf("err=%v out=%s", err, out)
+	}
+}
