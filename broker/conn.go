@@ -21,6 +21,11 @@ import (
 // closeOkTimeout bounds the wait for a peer's close-ok after we close.
 const closeOkTimeout = 3 * time.Second
 
+// closedTimeout bounds how long a connection stays open after it sent
+// connection.close-ok to a client that closed: as in RabbitMQ, the client
+// closes the socket first, and the broker only after this long.
+const closedTimeout = 30 * time.Second
+
 // conn is one AMQP connection: a reader goroutine (serve) that parses
 // frames and runs the channels' state machines, and a writer goroutine that
 // drains the outbox to the socket.
@@ -51,8 +56,9 @@ type conn struct {
 	outboxWasFull atomic.Bool // a no-ack consumer was held back by a full outbox
 	confirmDirty  []*channel  // reader-only: channels with confirms marked but not sent
 
-	opened     atomic.Bool // the handshake completed: the fields above are set
-	closing    atomic.Bool // we sent connection.close and wait for close-ok
+	opened       atomic.Bool // the handshake completed: the fields above are set
+	closing      atomic.Bool // we sent connection.close and wait for close-ok
+	clientClosed atomic.Bool // we answered the client's connection.close with close-ok
 	closeOnce  sync.Once
 	done       chan struct{} // closed when the connection is torn down
 	writerDone chan struct{} // closed when the writer has flushed and stopped; nil before it starts
@@ -448,6 +454,10 @@ func (c *conn) awaitCloseOk() {
 // forceClose closes the connection from another goroutine (shutdown,
 // management): it sends connection.close and lets the reader wait for close-ok.
 func (c *conn) forceClose(err *amqp.Error) {
+	if c.clientClosed.Load() {
+		c.nc.SetReadDeadline(time.Now()) // it waits for the client to go: end that now
+		return
+	}
 	c.closeWith(err)
 	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
 }
@@ -475,11 +485,26 @@ func (c *conn) teardown() {
 			<-c.writerDone // bounded by the write deadline
 		}
 		c.out.close()
+		if c.clientClosed.Load() {
+			c.awaitClientClose()
+		}
 		c.nc.Close()
 		if c.vhost != nil {
 			c.log.Info("connection closed")
 		}
 	})
+}
+
+// awaitClientClose reads and drops what a client that closed the
+// connection still sends, until it closes the socket or closedTimeout
+// passes. Closing first would reset a client still flushing frames it
+// wrote before its connection.close (or unread frames would make the
+// close a reset): RabbitMQ too leaves the socket to the client.
+func (c *conn) awaitClientClose() {
+	if c.nc.SetReadDeadline(time.Now().Add(closedTimeout)) != nil {
+		return
+	}
+	io.Copy(io.Discard, c.nc)
 }
 
 // dropExclusiveQueues deletes the connection's exclusive queues.
