@@ -130,8 +130,19 @@ func (ch *channel) handle(m amqp.Method) error {
 	return amqp.Errorf(amqp.CommandInvalid, "unexpected method '%s' from the client", m.Name())
 }
 
-// send queues a method on this channel.
+// send queues a method on this channel; the reader goroutine calls it.
 func (ch *channel) send(m amqp.Method) { ch.c.out.method(ch.id, m) }
+
+// sendIfOpen queues a method unless the channel was shut down, for the
+// goroutines other than the reader: once a channel's close (or close-ok)
+// is queued, nothing else may follow on its number.
+func (ch *channel) sendIfOpen(m amqp.Method) {
+	ch.mu.Lock()
+	if !ch.closed {
+		ch.c.out.method(ch.id, m)
+	}
+	ch.mu.Unlock()
+}
 
 // onFlow answers channel.flow as RabbitMQ does: a client may not stop the
 // server's deliveries this way (540), and active=true is a no-op.
@@ -167,6 +178,9 @@ func (ch *channel) shutdown() {
 	ch.mu.Unlock()
 	for _, c := range consumers {
 		c.detach()
+	}
+	if ch.confirms != nil {
+		ch.confirms.close()
 	}
 	if ch.tx != nil {
 		pending = append(pending, ch.tx.acks...)

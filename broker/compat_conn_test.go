@@ -108,3 +108,62 @@ func TestCloseOkLeavesTheSocketToTheClient(t *testing.T) {
 		t.Logf("after the client's FIN the broker closed: %v", err)
 	})
 }
+
+// TestNothingFollowsChannelCloseOk: once channel.close-ok is sent, nothing
+// more goes out on that channel, not even the confirms of publishes that
+// preceded the close; a client that reopens the channel number at once
+// sees only its new channel's frames.
+func TestNothingFollowsChannelCloseOk(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		q := b.unique("confirms")
+		r := dialRaw(t, b.Addr, 131072, 0, 2047)
+		r.openChannel(1)
+		r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.QueueDeclare{Queue: q, Durable: true}))
+		r.expectMethod(1)
+		b.cleanupQueue(q)
+		r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.ConfirmSelect{}))
+		r.expectMethod(1)
+
+		// Publishes, transient (confirmed at once) and persistent
+		// (confirmed after a disk write), and the channel's close, in one
+		// write.
+		var burst []byte
+		for i := 0; i < 200; i++ {
+			burst = append(burst, publishFrames(1, q, i%2 == 1, "message")...)
+		}
+		burst = amqp.AppendMethodFrame(burst, 1, &amqp.ChannelClose{ReplyCode: 200, ReplyText: "done"})
+		r.writeRaw(burst)
+		acked := 0
+		r.readUntil(1, func(m amqp.Method) bool {
+			if a, ok := m.(*amqp.BasicAck); ok {
+				acked = int(a.DeliveryTag)
+			}
+			_, ok := m.(*amqp.ChannelCloseOk)
+			return ok
+		}, nil)
+		t.Logf("%d of 200 publishes confirmed before close-ok", acked)
+
+		// The same channel number again: nothing but its own replies
+		// arrive on it, while a publish on another channel is confirmed
+		// (after the disk writes of the publishes before the close).
+		stray := func(f amqp.Frame) {
+			if f.Channel == 1 {
+				m, _ := amqp.DecodeMethod(f.Payload)
+				t.Fatalf("after channel.close-ok: frame type %d on channel 1 (%#v)", f.Type, m)
+			}
+		}
+		is := func(want amqp.Method) func(amqp.Method) bool {
+			return func(m amqp.Method) bool { return m.Name() == want.Name() }
+		}
+		r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.ChannelOpen{}))
+		r.readUntil(1, is(&amqp.ChannelOpenOk{}), stray)
+		r.writeRaw(amqp.AppendMethodFrame(nil, 2, &amqp.ChannelOpen{}))
+		r.readUntil(2, is(&amqp.ChannelOpenOk{}), stray)
+		r.writeRaw(amqp.AppendMethodFrame(nil, 2, &amqp.ConfirmSelect{}))
+		r.readUntil(2, is(&amqp.ConfirmSelectOk{}), stray)
+		r.writeRaw(publishFrames(2, q, true, "after"))
+		r.readUntil(2, is(&amqp.BasicAck{}), stray)
+		r.writeRaw(amqp.AppendMethodFrame(nil, 1, &amqp.QueueDeclare{Queue: q, Passive: true}))
+		r.readUntil(1, is(&amqp.QueueDeclareOk{}), stray)
+	})
+}

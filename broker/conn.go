@@ -59,11 +59,11 @@ type conn struct {
 	opened       atomic.Bool // the handshake completed: the fields above are set
 	closing      atomic.Bool // we sent connection.close and wait for close-ok
 	clientClosed atomic.Bool // we answered the client's connection.close with close-ok
-	closeOnce  sync.Once
-	done       chan struct{} // closed when the connection is torn down
-	writerDone chan struct{} // closed when the writer has flushed and stopped; nil before it starts
-	writing    net.Buffers   // the writer's current burst (a field, so writev needs no allocation)
-	wrote      atomic.Bool   // the writer wrote since the last heartbeat tick
+	closeOnce    sync.Once
+	done         chan struct{} // closed when the connection is torn down
+	writerDone   chan struct{} // closed when the writer has flushed and stopped; nil before it starts
+	writing      net.Buffers   // the writer's current burst (a field, so writev needs no allocation)
+	wrote        atomic.Bool   // the writer wrote since the last heartbeat tick
 
 	mu        sync.Mutex // guards exclusive
 	exclusive map[*localQueue]struct{}

@@ -91,10 +91,9 @@ func (c *consumer) QueueDeleted() {
 		return
 	}
 	delete(ch.consumers, c.tag)
-	closed := ch.closed
 	ch.mu.Unlock()
-	if !closed && ch.c.announces("consumer_cancel_notify") {
-		ch.send(&amqp.BasicCancel{ConsumerTag: c.tag, NoWait: true})
+	if ch.c.announces("consumer_cancel_notify") {
+		ch.sendIfOpen(&amqp.BasicCancel{ConsumerTag: c.tag, NoWait: true})
 	}
 }
 
