@@ -167,3 +167,31 @@ func TestNothingFollowsChannelCloseOk(t *testing.T) {
 		r.readUntil(1, is(&amqp.QueueDeclareOk{}), stray)
 	})
 }
+
+// TestHeartbeatsGoOutAtHalfTheInterval: an idle connection gets a
+// heartbeat every half of the negotiated interval, so that a client that
+// drops the connection after one interval of silence never races the
+// broker.
+func TestHeartbeatsGoOutAtHalfTheInterval(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		const interval = 2 * time.Second
+		r := dialRaw(t, b.Addr, 131072, uint16(interval/time.Second), 2047)
+		last := time.Now()
+		r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for i := 0; i < 3; i++ {
+			f, err := r.fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("heartbeat %d: %v", i, err)
+			}
+			if f.Type != amqp.FrameHeartbeat {
+				t.Fatalf("frame type %d on an idle connection", f.Type)
+			}
+			gap := time.Since(last)
+			last = time.Now()
+			t.Logf("heartbeat %d after %v", i, gap)
+			if gap > 3*interval/4 {
+				t.Fatalf("heartbeat %d came %v after the previous one, want about %v", i, gap, interval/2)
+			}
+		}
+	})
+}

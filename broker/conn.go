@@ -63,7 +63,7 @@ type conn struct {
 	done         chan struct{} // closed when the connection is torn down
 	writerDone   chan struct{} // closed when the writer has flushed and stopped; nil before it starts
 	writing      net.Buffers   // the writer's current burst (a field, so writev needs no allocation)
-	wrote        atomic.Bool   // the writer wrote since the last heartbeat tick
+	wrote        atomic.Bool   // the writer wrote frames other than heartbeats since the last tick
 
 	mu        sync.Mutex // guards exclusive
 	exclusive map[*localQueue]struct{}
@@ -369,15 +369,18 @@ func (c *conn) writeLoop() {
 		close(c.writerDone)
 	}()
 	for {
-		if tick == nil && c.heartbeat() > 0 {
-			ticker = time.NewTicker(c.heartbeat() / 2)
-			tick = ticker.C
-		}
 		select {
 		case <-c.out.signal:
 		case <-tick:
+			// As in RabbitMQ, a heartbeat goes out in every half interval
+			// in which nothing else did; heartbeats do not count as
+			// traffic, so an idle client hears from us every half interval.
 			if !c.wrote.Swap(false) {
-				c.out.raw(heartbeatFrame)
+				if err := c.writeHeartbeat(); err != nil {
+					c.log.Debug("write failed", "err", err)
+					c.nc.Close()
+					return
+				}
 			}
 			continue
 		case <-c.done:
@@ -390,6 +393,13 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.afterWrite()
+		if tick == nil && c.heartbeat() > 0 {
+			// The first write after tune-ok (open-ok) starts the
+			// heartbeats; the handshake does not count as traffic.
+			ticker = time.NewTicker(c.heartbeat() / 2)
+			tick = ticker.C
+			c.wrote.Store(false)
+		}
 	}
 }
 
@@ -405,6 +415,15 @@ func (c *conn) write(bufs net.Buffers) error {
 	c.writing = nil
 	c.stats.sendOct.Add(uint64(n))
 	c.wrote.Store(true)
+	return err
+}
+
+// writeHeartbeat writes a heartbeat frame. Only the writer calls it, so
+// it cannot land inside another frame.
+func (c *conn) writeHeartbeat() error {
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout(c.heartbeat())))
+	n, err := c.nc.Write(heartbeatFrame)
+	c.stats.sendOct.Add(uint64(n))
 	return err
 }
 
