@@ -195,3 +195,112 @@ func TestHeartbeatsGoOutAtHalfTheInterval(t *testing.T) {
 		}
 	})
 }
+
+// startHandshake connects, sends the protocol header, reads
+// connection.start and returns the client with the start-ok it should send.
+func startHandshake(t *testing.T, addr string) (*rawClient, *amqp.ConnectionStartOk) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	r := &rawClient{t: t, nc: nc, fr: amqp.NewFrameReader(nc, 64<<10)}
+	r.writeRaw(amqp.ProtocolHeader)
+	if _, ok := r.expectMethod(0).(*amqp.ConnectionStart); !ok {
+		t.Fatal("expected connection.start")
+	}
+	return r, &amqp.ConnectionStartOk{
+		ClientProperties: amqp.Table{"capabilities": amqp.Table{"authentication_failure_close": true}},
+		Mechanism:        "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US",
+	}
+}
+
+// expectSilentClose waits (up to 10 s) for the broker to close the
+// connection without sending anything: RabbitMQ's answer to an error
+// before tune-ok, after a delay of a few seconds.
+func (r *rawClient) expectSilentClose() {
+	r.t.Helper()
+	start := time.Now()
+	r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var buf [512]byte
+	n, err := r.nc.Read(buf[:])
+	if n > 0 {
+		r.t.Fatalf("the broker sent %q, want nothing before it closes", buf[:n])
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		r.t.Fatal("the broker did not close the connection within 10 s")
+	}
+	r.t.Logf("closed without a word after %v: %v", time.Since(start).Round(time.Millisecond), err)
+}
+
+// TestOversizedFrameBeforeTuneOkIsRefused: until tune-ok has set the
+// frame-max, frames may not exceed the spec's minimum of 4096 bytes (a
+// start-ok may carry 4096 bytes of payload: 4104 in all, as RabbitMQ
+// takes it); a larger one is a frame error, which before tune-ok closes
+// the connection without a connection.close (after a delay, as every
+// error then does).
+func TestOversizedFrameBeforeTuneOkIsRefused(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		// startOk returns a start-ok frame of exactly size bytes.
+		startOk := func(so *amqp.ConnectionStartOk, size int) []byte {
+			so.ClientProperties["pad"] = ""
+			pad := size - len(amqp.AppendMethodFrame(nil, 0, so))
+			so.ClientProperties["pad"] = string(make([]byte, pad))
+			return amqp.AppendMethodFrame(nil, 0, so)
+		}
+		t.Run("start-ok of 4104 bytes", func(t *testing.T) {
+			t.Parallel()
+			r, so := startHandshake(t, b.Addr)
+			r.writeRaw(startOk(so, 4104))
+			if _, ok := r.expectMethod(0).(*amqp.ConnectionTune); !ok {
+				t.Fatal("expected connection.tune")
+			}
+		})
+		t.Run("start-ok of 4105 bytes", func(t *testing.T) {
+			t.Parallel()
+			r, so := startHandshake(t, b.Addr)
+			r.writeRaw(startOk(so, 4105))
+			r.expectSilentClose()
+		})
+		t.Run("body frame of 4097 bytes before tune-ok", func(t *testing.T) {
+			t.Parallel()
+			r, so := startHandshake(t, b.Addr)
+			r.writeRaw(amqp.AppendMethodFrame(nil, 0, so))
+			if _, ok := r.expectMethod(0).(*amqp.ConnectionTune); !ok {
+				t.Fatal("expected connection.tune")
+			}
+			r.writeRaw(amqp.AppendFrame(nil, amqp.FrameBody, 1, make([]byte, 4089)))
+			r.expectSilentClose()
+		})
+	})
+}
+
+// TestUnexpectedFramesCloseWith505: a content header of another class
+// than its method's, and a heartbeat on a channel other than 0, are
+// unexpected frames (505), not frame errors (501).
+func TestUnexpectedFramesCloseWith505(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		t.Run("content header of another class", func(t *testing.T) {
+			r := dialRaw(t, b.Addr, 131072, 0, 2047)
+			r.openChannel(1)
+			f := amqp.AppendMethodFrame(nil, 1, &amqp.BasicPublish{RoutingKey: "nowhere"})
+			f = amqp.AppendHeaderFrame(f, 1, 50, 1, &amqp.Properties{})
+			r.writeRaw(f)
+			if code := r.expectConnectionClose(); code != amqp.UnexpectedFrame {
+				t.Fatalf("connection.close code %d, want 505", code)
+			}
+		})
+		t.Run("heartbeat on channel 1", func(t *testing.T) {
+			r := dialRaw(t, b.Addr, 131072, 0, 2047)
+			r.openChannel(1)
+			hb := amqp.AppendHeartbeat(nil)
+			hb[2] = 1 // channel 1
+			r.writeRaw(hb)
+			if code := r.expectConnectionClose(); code != amqp.UnexpectedFrame {
+				t.Fatalf("connection.close code %d, want 505", code)
+			}
+		})
+	})
+}

@@ -21,6 +21,21 @@ import (
 // closeOkTimeout bounds the wait for a peer's close-ok after we close.
 const closeOkTimeout = 3 * time.Second
 
+// handshakeErrorDelay is how long a connection that failed before tune-ok
+// waits before its socket closes, as in RabbitMQ: a client then is not
+// trusted yet, and a misbehaving one cannot retry at full speed.
+const handshakeErrorDelay = 3 * time.Second
+
+// startOkFrameMax and tuneOkFrameMax are the largest frames accepted
+// before tune-ok sets the frame-max: the spec's minimum of 4096 bytes,
+// except that RabbitMQ 3.10 takes a connection.start-ok whose payload
+// alone is 4096 bytes (checked against it: 4104 bytes in all, but not
+// 4105), and the frames after it only up to 4096 bytes in all.
+const (
+	startOkFrameMax = amqp.FrameMinSize + 8
+	tuneOkFrameMax  = amqp.FrameMinSize
+)
+
 // closedTimeout bounds how long a connection stays open after it sent
 // connection.close-ok to a client that closed: as in RabbitMQ, the client
 // closes the socket first, and the broker only after this long.
@@ -46,6 +61,7 @@ type conn struct {
 	frameMax     uint32
 	hbNanos      atomic.Int64 // negotiated heartbeat interval; read by the writer
 	connectedAt  time.Time
+	tuned        bool // tune-ok was accepted (reader-only)
 
 	dec      amqp.MethodDecoder
 	fr       *amqp.FrameReader
@@ -125,6 +141,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.fr = amqp.NewFrameReader(deadlineReader{c}, 64<<10)
+	c.fr.SetMaxFrameSize(startOkFrameMax)
 	c.writerDone = make(chan struct{})
 	go c.writeLoop()
 	if err := c.handshake(); err != nil {
@@ -159,6 +176,10 @@ func (c *conn) refuseProtocol() {
 }
 
 // failHandshake reports a handshake error to the peer as RabbitMQ does.
+// Once tune-ok is in, the error goes out as connection.close. Before, the
+// connection closes without a word after handshakeErrorDelay, except
+// that refused credentials get connection.close 403 when the client
+// announced authentication_failure_close.
 func (c *conn) failHandshake(err error) {
 	var ae *amqp.Error
 	if !errors.As(err, &ae) {
@@ -166,11 +187,17 @@ func (c *conn) failHandshake(err error) {
 		return
 	}
 	c.log.Warn("connection refused", "code", ae.Code, "reason", ae.Text)
-	if ae.Code == amqp.AccessRefused && !c.announces("authentication_failure_close") {
-		return // clients that do not announce the capability expect the socket to close
+	if c.tuned || ae.Code == amqp.AccessRefused && c.announces("authentication_failure_close") {
+		c.closeWith(ae)
+		c.awaitCloseOk()
+		return
 	}
-	c.closeWith(ae)
-	c.awaitCloseOk()
+	t := time.NewTimer(handshakeErrorDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.srv.stop:
+	}
 }
 
 // announces reports whether the client announced a capability.
@@ -232,6 +259,7 @@ func (c *conn) handshake() error {
 	if !ok {
 		return amqp.Errorf(amqp.CommandInvalid, "expected 'connection.start_ok', got '%s'", m.Name())
 	}
+	c.fr.SetMaxFrameSize(tuneOkFrameMax)
 	c.clientProps = startOk.ClientProperties
 	c.capabilities, _ = startOk.ClientProperties["capabilities"].(amqp.Table)
 	if name, ok := startOk.ClientProperties["connection_name"].(string); ok && name != "" {
@@ -297,6 +325,7 @@ func (c *conn) applyTune(t *amqp.ConnectionTuneOk) error {
 	c.out.frameMax = t.FrameMax
 	c.out.mu.Unlock()
 	c.hbNanos.Store(int64(time.Duration(t.Heartbeat) * time.Second))
+	c.tuned = true
 	return nil
 }
 
@@ -324,7 +353,7 @@ func (c *conn) authenticate(mechanism, response string) error {
 		user, _ = t["LOGIN"].(string)
 		pass, _ = t["PASSWORD"].(string)
 	default:
-		return amqp.Errorf(amqp.AccessRefused, "unsupported authentication mechanism '%s'", mechanism)
+		return amqp.Errorf(amqp.CommandInvalid, "unknown authentication mechanism '%s'", mechanism)
 	}
 	refused := amqp.Errorf(amqp.AccessRefused, "Login was refused using authentication mechanism %s. For details see the broker logfile.", mechanism)
 	u, ok := c.srv.users.Authenticate(user, pass)

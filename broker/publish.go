@@ -53,7 +53,7 @@ func (ch *channel) onContent(f amqp.Frame) error {
 			return err
 		}
 		if s.hdr.ClassID != amqp.ClassBasic {
-			return amqp.Errorf(amqp.FrameError, "content header for class %d, expected %d", s.hdr.ClassID, amqp.ClassBasic)
+			return amqp.Errorf(amqp.UnexpectedFrame, "expected content header for class %d, got one for class %d instead", amqp.ClassBasic, s.hdr.ClassID)
 		}
 		if max := ch.c.srv.cfg.MaxMessageSize; s.hdr.BodySize > max {
 			s.phase = phaseNone
