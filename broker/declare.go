@@ -1,13 +1,28 @@
 package broker
 
 import (
+	"strings"
+
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/exchange"
 )
 
 // Handlers for exchange.* and queue.*.
 
+// stripCRLF removes every CR and LF from a queue or exchange name, as
+// RabbitMQ does with the names that queue.declare, exchange.declare, the
+// binds, unbinds and deletes are given (a client that declared "x\n" may
+// then use "x"). basic.publish, basic.get, basic.consume and queue.purge
+// take names as they are, as in RabbitMQ.
+func stripCRLF(name string) string {
+	if !strings.ContainsAny(name, "\r\n") {
+		return name
+	}
+	return strings.NewReplacer("\r", "", "\n", "").Replace(name)
+}
+
 func (ch *channel) onExchangeDeclare(m *amqp.ExchangeDeclare) error {
+	m.Exchange = stripCRLF(m.Exchange)
 	v := ch.vhost()
 	if !m.Passive {
 		if err := ch.c.check(AccessConfigure, "exchange", m.Exchange); err != nil {
@@ -28,6 +43,7 @@ func (ch *channel) onExchangeDeclare(m *amqp.ExchangeDeclare) error {
 }
 
 func (ch *channel) onExchangeDelete(m *amqp.ExchangeDelete) error {
+	m.Exchange = stripCRLF(m.Exchange)
 	if err := ch.c.check(AccessConfigure, "exchange", m.Exchange); err != nil {
 		return err
 	}
@@ -41,6 +57,7 @@ func (ch *channel) onExchangeDelete(m *amqp.ExchangeDelete) error {
 }
 
 func (ch *channel) onExchangeBind(m *amqp.ExchangeBind) error {
+	m.Source, m.Destination = stripCRLF(m.Source), stripCRLF(m.Destination)
 	b := exchange.Binding{Source: m.Source, Destination: exchange.Destination{Name: m.Destination, IsExchange: true}, Key: m.RoutingKey, Args: m.Arguments}
 	if err := ch.checkBind(b); err != nil {
 		return err
@@ -55,6 +72,7 @@ func (ch *channel) onExchangeBind(m *amqp.ExchangeBind) error {
 }
 
 func (ch *channel) onExchangeUnbind(m *amqp.ExchangeUnbind) error {
+	m.Source, m.Destination = stripCRLF(m.Source), stripCRLF(m.Destination)
 	b := exchange.Binding{Source: m.Source, Destination: exchange.Destination{Name: m.Destination, IsExchange: true}, Key: m.RoutingKey, Args: m.Arguments}
 	if err := ch.checkBind(b); err != nil {
 		return err
@@ -94,7 +112,7 @@ func (ch *channel) queueName(name string) (string, error) {
 
 func (ch *channel) onQueueDeclare(m *amqp.QueueDeclare) error {
 	v := ch.vhost()
-	name := m.Queue
+	name := stripCRLF(m.Queue)
 	serverNamed := name == "" && !m.Passive
 	if serverNamed {
 		name = serverName("amq.gen-")
@@ -125,6 +143,7 @@ func (ch *channel) onQueueDeclare(m *amqp.QueueDeclare) error {
 }
 
 func (ch *channel) onQueueBind(m *amqp.QueueBind) error {
+	m.Queue, m.Exchange = stripCRLF(m.Queue), stripCRLF(m.Exchange)
 	name, err := ch.queueName(m.Queue)
 	if err != nil {
 		return err
@@ -146,6 +165,7 @@ func (ch *channel) onQueueBind(m *amqp.QueueBind) error {
 }
 
 func (ch *channel) onQueueUnbind(m *amqp.QueueUnbind) error {
+	m.Queue, m.Exchange = stripCRLF(m.Queue), stripCRLF(m.Exchange)
 	name, err := ch.queueName(m.Queue)
 	if err != nil {
 		return err
@@ -210,7 +230,7 @@ func (ch *channel) onQueuePurge(m *amqp.QueuePurge) error {
 }
 
 func (ch *channel) onQueueDelete(m *amqp.QueueDelete) error {
-	name, err := ch.queueName(m.Queue)
+	name, err := ch.queueName(stripCRLF(m.Queue))
 	if err != nil {
 		return err
 	}
