@@ -46,9 +46,12 @@ func TestCRAndLFAreStrippedFromDeclaredNames(t *testing.T) {
 
 		// Publish, get, consume and purge do not strip.
 		for what, do := range map[string]func(ch *rmq.Channel) error{
-			"basic.get":     func(ch *rmq.Channel) error { _, _, err := ch.Get(q+"\n", true); return err },
-			"basic.consume": func(ch *rmq.Channel) error { _, err := ch.Consume(q+"\n", "", true, false, false, false, nil); return err },
-			"queue.purge":   func(ch *rmq.Channel) error { _, err := ch.QueuePurge(q+"\n", false); return err },
+			"basic.get": func(ch *rmq.Channel) error { _, _, err := ch.Get(q+"\n", true); return err },
+			"basic.consume": func(ch *rmq.Channel) error {
+				_, err := ch.Consume(q+"\n", "", true, false, false, false, nil)
+				return err
+			},
+			"queue.purge": func(ch *rmq.Channel) error { _, err := ch.QueuePurge(q+"\n", false); return err },
 		} {
 			if err := do(b.channel()); err == nil {
 				t.Errorf("%s of %q found the queue", what, q+"\n")
