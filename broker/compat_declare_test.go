@@ -73,3 +73,37 @@ func TestCRAndLFAreStrippedFromDeclaredNames(t *testing.T) {
 		}
 	})
 }
+
+// TestRedeclareIgnoresArgumentsRabbitMQDoesNotCompare: an exchange or a
+// queue redeclared with other unknown ("nonsense") arguments, or without
+// them, is equivalent; only the arguments RabbitMQ compares (for
+// exchanges alternate-exchange, for queues the x- arguments it knows)
+// must match.
+func TestRedeclareIgnoresArgumentsRabbitMQDoesNotCompare(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		ch := b.channel()
+		x, q := b.unique("nonsense-x"), b.unique("nonsense-q")
+		b.cleanupExchange(x)
+		b.cleanupQueue(q)
+		must(t, ch.ExchangeDeclare(x, "direct", false, false, false, false, rmq.Table{"nonsense": "a", "x-nonsense": int32(1)}))
+		must(t, ch.ExchangeDeclare(x, "direct", false, false, false, false, rmq.Table{"nonsense": "b", "x-nonsense": "2"}))
+		must(t, ch.ExchangeDeclare(x, "direct", false, false, false, false, nil))
+		_, err := ch.QueueDeclare(q, false, false, false, false, rmq.Table{"nonsense": "a", "x-nonsense": int32(1)})
+		must(t, err)
+		_, err = ch.QueueDeclare(q, false, false, false, false, rmq.Table{"nonsense": "b", "x-nonsense": "2"})
+		must(t, err)
+		_, err = ch.QueueDeclare(q, false, false, false, false, nil)
+		must(t, err)
+		excl := b.unique("nonsense-excl")
+		_, err = ch.QueueDeclare(excl, false, false, true, false, rmq.Table{"nonsense": "a"})
+		must(t, err)
+		_, err = ch.QueueDeclare(excl, false, false, true, false, rmq.Table{"nonsense": "b"})
+		must(t, err)
+
+		// The arguments RabbitMQ compares still must match.
+		_, err = b.channel().QueueDeclare(q, false, false, false, false, rmq.Table{"x-max-length": int32(5)})
+		expectCode(t, err, 406)
+		err = b.channel().ExchangeDeclare(x, "direct", false, false, false, false, rmq.Table{"alternate-exchange": "elsewhere"})
+		expectCode(t, err, 406)
+	})
+}
