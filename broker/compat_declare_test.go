@@ -107,3 +107,47 @@ func TestRedeclareIgnoresArgumentsRabbitMQDoesNotCompare(t *testing.T) {
 		expectCode(t, err, 406)
 	})
 }
+
+// TestEmptyQueueNameMeansTheChannelsLastDeclaredQueue: queue.bind,
+// queue.unbind, basic.consume, basic.get, queue.purge and queue.delete
+// given no queue name act on the channel's last declared queue, and a
+// bind or unbind given neither a queue name nor a routing key uses that
+// queue's name as the key (RabbitMQ's shortcut). A passive queue.declare
+// takes the empty name as it is.
+func TestEmptyQueueNameMeansTheChannelsLastDeclaredQueue(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		fresh := b.channel()
+		expectCode(t, fresh.QueueBind("", "", "amq.direct", false, nil), 404)
+
+		ch := b.channel()
+		q := b.queue(ch, "last", nil)
+		must(t, ch.QueueBind("", "", "amq.direct", false, nil))
+		must(t, ch.QueueBind("", "k", "amq.direct", false, nil))
+		publish(t, ch, "amq.direct", q, text("by the queue's name"))
+		publish(t, ch, "amq.direct", "k", text("by k"))
+		if got := drainBodies(t, ch, ""); len(got) != 2 || got[0] != "by the queue's name" || got[1] != "by k" {
+			t.Fatalf("basic.get of the last declared queue: %v", got)
+		}
+		must(t, ch.QueueUnbind("", "", "amq.direct", nil))
+		publish(t, ch, "amq.direct", q, text("unbound"))
+		publish(t, ch, "amq.direct", "k", text("still bound"))
+		roundTrip(t, ch)
+		if n, err := ch.QueuePurge("", false); err != nil || n != 1 {
+			t.Fatalf("purge of the last declared queue: %d, %v; want 1", n, err)
+		}
+		ds, err := ch.Consume("", "", true, false, false, false, nil)
+		must(t, err)
+		publish(t, ch, "", q, text("consumed"))
+		if d := receive(t, ds); string(d.Body) != "consumed" {
+			t.Fatalf("consumer of the last declared queue got %q", d.Body)
+		}
+		other := b.channel()
+		b.queue(other, "last-other", nil)
+		_, err = other.QueueDeclarePassive("", false, false, false, false, nil)
+		expectCode(t, err, 404)
+		_, err = ch.QueueDelete("", false, false, false)
+		must(t, err)
+		_, err = b.channel().QueueDeclarePassive(q, false, false, false, false, nil)
+		expectCode(t, err, 404)
+	})
+}

@@ -99,6 +99,16 @@ func (ch *channel) checkBind(b exchange.Binding) error {
 	return ch.c.check(AccessRead, "exchange", b.Source)
 }
 
+// bindingKey is the routing key of a queue.bind or queue.unbind that
+// named queue (possibly "") with key: RabbitMQ's shortcut makes the key
+// of a bind that gives neither the name of the last declared queue.
+func (ch *channel) bindingKey(queue, key string) string {
+	if queue == "" && key == "" {
+		return ch.lastQueue
+	}
+	return key
+}
+
 // queueName resolves the empty name to the channel's last declared queue.
 func (ch *channel) queueName(name string) (string, error) {
 	if name != "" {
@@ -113,14 +123,12 @@ func (ch *channel) queueName(name string) (string, error) {
 func (ch *channel) onQueueDeclare(m *amqp.QueueDeclare) error {
 	v := ch.vhost()
 	name := stripCRLF(m.Queue)
+	// An empty name declares a server-named queue; a passive declare
+	// takes it as it is (RabbitMQ: 404 no queue ''), not as the last
+	// declared queue.
 	serverNamed := name == "" && !m.Passive
 	if serverNamed {
 		name = serverName("amq.gen-")
-	} else if name == "" {
-		var err error
-		if name, err = ch.queueName(name); err != nil {
-			return err
-		}
 	}
 	if !m.Passive {
 		if err := ch.c.check(AccessConfigure, "queue", name); err != nil {
@@ -148,7 +156,8 @@ func (ch *channel) onQueueBind(m *amqp.QueueBind) error {
 	if err != nil {
 		return err
 	}
-	b := exchange.Binding{Source: m.Exchange, Destination: exchange.Destination{Name: name}, Key: m.RoutingKey, Args: m.Arguments}
+	key := ch.bindingKey(m.Queue, m.RoutingKey)
+	b := exchange.Binding{Source: m.Exchange, Destination: exchange.Destination{Name: name}, Key: key, Args: m.Arguments}
 	if err := ch.checkBind(b); err != nil {
 		return err
 	}
@@ -170,7 +179,8 @@ func (ch *channel) onQueueUnbind(m *amqp.QueueUnbind) error {
 	if err != nil {
 		return err
 	}
-	b := exchange.Binding{Source: m.Exchange, Destination: exchange.Destination{Name: name}, Key: m.RoutingKey, Args: m.Arguments}
+	key := ch.bindingKey(m.Queue, m.RoutingKey)
+	b := exchange.Binding{Source: m.Exchange, Destination: exchange.Destination{Name: name}, Key: key, Args: m.Arguments}
 	if err := ch.checkBind(b); err != nil {
 		return err
 	}
