@@ -151,3 +151,53 @@ func TestEmptyQueueNameMeansTheChannelsLastDeclaredQueue(t *testing.T) {
 		expectCode(t, err, 404)
 	})
 }
+
+// TestHeadersBindingWithInvalidXMatchIsRefused: a binding from a headers
+// exchange takes x-match all, any, all-with-x or any-with-x (or none);
+// another string or a value of another type is 406 PRECONDITION_FAILED,
+// for queue.bind and exchange.bind, to shared and exclusive queues alike.
+// Unbinding such arguments succeeds, as any unbind of nothing does.
+func TestHeadersBindingWithInvalidXMatchIsRefused(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		conn := b.dial()
+		ch := openChannel(t, conn)
+		q := b.queue(ch, "xmatch", nil)
+		excl, err := ch.QueueDeclare("", false, false, true, false, nil)
+		must(t, err)
+		x := b.exchange(ch, "xmatch", "fanout")
+		for _, v := range []any{"all", "any", "all-with-x", "any-with-x"} {
+			must(t, ch.QueueBind(q, "", "amq.headers", false, rmq.Table{"x-match": v, "k": "v"}))
+		}
+		must(t, ch.QueueBind(q, "", "amq.headers", false, rmq.Table{"k": "v"}))
+		for _, v := range []any{"foo", "ALL", int32(1), nil, []byte("any")} {
+			args := rmq.Table{"x-match": v, "k": "v"}
+			err := openChannel(t, conn).QueueBind(q, "", "amq.headers", false, args)
+			t.Logf("x-match %#v: %s", v, expectCode(t, err, 406).Reason)
+			expectCode(t, openChannel(t, conn).QueueBind(excl.Name, "", "amq.headers", false, args), 406)
+			expectCode(t, openChannel(t, conn).ExchangeBind(x, "", "amq.headers", false, args), 406)
+			must(t, ch.QueueUnbind(q, "", "amq.headers", args))
+		}
+		// Other exchange types do not look at x-match.
+		must(t, ch.QueueBind(q, "", x, false, rmq.Table{"x-match": "foo"}))
+	})
+}
+
+// TestUnbindOfMissingEndsSucceeds: queue.unbind and exchange.unbind of a
+// binding whose queue, source or destination exchange does not exist
+// remove nothing and succeed; only the default exchange is refused.
+func TestUnbindOfMissingEndsSucceeds(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		ch := b.channel()
+		q := b.queue(ch, "unbind", nil)
+		x := b.exchange(ch, "unbind", "direct")
+		missingQ, missingX := b.unique("missing-q"), b.unique("missing-x")
+		must(t, ch.QueueUnbind(missingQ, "k", x, nil))
+		must(t, ch.QueueUnbind(q, "k", missingX, nil))
+		must(t, ch.QueueUnbind(missingQ, "k", missingX, nil))
+		must(t, ch.ExchangeUnbind(missingX, "k", x, false, nil))
+		must(t, ch.ExchangeUnbind(x, "k", missingX, false, nil))
+		expectCode(t, b.channel().QueueUnbind(missingQ, missingQ, "", nil), 403)
+		// A bind still wants both ends.
+		expectCode(t, b.channel().QueueBind(missingQ, "k", x, false, nil), 404)
+	})
+}
