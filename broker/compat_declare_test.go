@@ -201,3 +201,40 @@ func TestUnbindOfMissingEndsSucceeds(t *testing.T) {
 		expectCode(t, b.channel().QueueBind(missingQ, "k", x, false, nil), 404)
 	})
 }
+
+// TestDeclareOfALiveReplyToAddressSucceeds: an RPC server may check that
+// its requester is still there by declaring (passively or not) the
+// direct reply-to address it was given: declare-ok with no messages and
+// one consumer while the requester consumes replies, 404 once it is gone
+// and for addresses nobody was given.
+func TestDeclareOfALiveReplyToAddressSucceeds(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		server := b.channel()
+		requests := b.queue(server, "rpc", nil)
+		reqs := consume(t, server, requests, true)
+		client := b.channel()
+		_, err := client.Consume("amq.rabbitmq.reply-to", "", true, false, false, false, nil)
+		must(t, err)
+		publish(t, client, "", requests, rmq.Publishing{ReplyTo: "amq.rabbitmq.reply-to", Body: []byte("ping")})
+		addr := receive(t, reqs).ReplyTo
+
+		st, err := server.QueueDeclarePassive(addr, false, false, false, false, nil)
+		must(t, err)
+		if st.Name != addr || st.Messages != 0 || st.Consumers != 1 {
+			t.Fatalf("passive declare of the reply-to address: %+v, want %s with 0 messages, 1 consumer", st, addr)
+		}
+		st, err = server.QueueDeclare(addr, true, false, true, false, nil)
+		must(t, err)
+		if st.Name != addr || st.Consumers != 1 {
+			t.Fatalf("declare of the reply-to address: %+v", st)
+		}
+		_, err = b.channel().QueueDeclarePassive("amq.rabbitmq.reply-to.nobody", false, false, false, false, nil)
+		expectCode(t, err, 404)
+		_, _, err = b.channel().Get(addr, true)
+		expectCode(t, err, 404) // it is no queue
+
+		must(t, client.Close())
+		_, err = server.QueueDeclarePassive(addr, false, false, false, false, nil)
+		expectCode(t, err, 404)
+	})
+}

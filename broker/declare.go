@@ -123,6 +123,9 @@ func (ch *channel) queueName(name string) (string, error) {
 func (ch *channel) onQueueDeclare(m *amqp.QueueDeclare) error {
 	v := ch.vhost()
 	name := stripCRLF(m.Queue)
+	if strings.HasPrefix(name, replyToQueue) {
+		return ch.declareReplyTo(name, m.NoWait)
+	}
 	// An empty name declares a server-named queue; a passive declare
 	// takes it as it is (RabbitMQ: 404 no queue ''), not as the last
 	// declared queue.
