@@ -1,0 +1,70 @@
+package broker_test
+
+import (
+	"testing"
+
+	rmq "github.com/rabbitmq/amqp091-go"
+)
+
+// Routing and message properties as RabbitMQ runs them (issue 15, items
+// 14-17). Each test runs against Warren and RabbitMQ.
+
+// TestCCAndBCCMustBeArraysAndApplyAtEveryExchange: a CC or BCC header
+// that is not an array closes the channel with 406 and routes nothing;
+// the routing key and the CC and BCC keys apply together at every
+// exchange along exchange-to-exchange bindings; an exchange none of whose
+// bindings match any key passes the message to its alternate exchange,
+// one with a matching binding does not, even when nothing lies behind it.
+func TestCCAndBCCMustBeArraysAndApplyAtEveryExchange(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		conn := b.dial()
+		ch := openChannel(t, conn)
+		q := b.queue(ch, "cc", nil)
+		for _, bad := range []any{int32(0), "k1", nil, rmq.Table{"a": "b"}, []byte(q)} {
+			for _, h := range []string{"CC", "BCC"} {
+				pch := openChannel(t, conn)
+				expectChannelClosed(t, pch, 406, func() {
+					publish(t, pch, "", q, rmq.Publishing{Headers: rmq.Table{h: bad}, Body: []byte("bad")})
+				})
+			}
+		}
+		// Elements of the array that are not strings are ignored.
+		publish(t, ch, "", "nowhere", rmq.Publishing{Headers: rmq.Table{"CC": []any{int32(1), q}}, Body: []byte("cc")})
+		if body, ok := getBody(t, ch, q); !ok || body != "cc" {
+			t.Fatalf("CC [1, %s]: got %q, %v", q, body, ok)
+		}
+		if body, ok := getBody(t, ch, q); ok {
+			t.Fatalf("a refused publish was routed: %q", body)
+		}
+
+		d := b.exchange(ch, "cc-direct", "direct")
+		tp := b.exchange(ch, "cc-topic", "topic")
+		must(t, ch.ExchangeBind(tp, "k1", d, false, nil))
+		must(t, ch.QueueBind(q, "k2", tp, false, nil))
+		publish(t, ch, d, "", rmq.Publishing{Headers: rmq.Table{"CC": []any{"k1"}, "BCC": []any{"k2"}}, Body: []byte("two hops")})
+		got, ok, err := ch.Get(q, true)
+		must(t, err)
+		if !ok || string(got.Body) != "two hops" {
+			t.Fatalf("routing key \"\", CC [k1], BCC [k2] through %s and %s: got %q, %v", d, tp, got.Body, ok)
+		}
+		if _, has := got.Headers["BCC"]; has {
+			t.Fatalf("BCC delivered: %v", got.Headers)
+		}
+
+		// Alternate exchanges: taken only where no binding matched.
+		aeq := b.queue(ch, "cc-ae", nil)
+		ae := b.exchange(ch, "cc-ae", "fanout")
+		must(t, ch.QueueBind(aeq, "", ae, false, nil))
+		x := b.unique("cc-x")
+		must(t, ch.ExchangeDeclare(x, "direct", false, false, false, false, rmq.Table{"alternate-exchange": ae}))
+		b.cleanupExchange(x)
+		empty := b.exchange(ch, "cc-empty", "fanout")
+		must(t, ch.ExchangeBind(empty, "k", x, false, nil))
+		publish(t, ch, x, "k", text("to an empty exchange"))
+		publish(t, ch, x, "other", rmq.Publishing{Headers: rmq.Table{"CC": []any{"k"}}, Body: []byte("CC to an empty exchange")})
+		publish(t, ch, x, "other", text("unroutable"))
+		if got := drainBodies(t, ch, aeq); len(got) != 1 || got[0] != "unroutable" {
+			t.Fatalf("the alternate exchange's queue got %v, want [unroutable]", got)
+		}
+	})
+}
