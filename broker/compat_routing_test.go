@@ -68,3 +68,33 @@ func TestCCAndBCCMustBeArraysAndApplyAtEveryExchange(t *testing.T) {
 		}
 	})
 }
+
+// TestImpersonatorMayPublishAnotherUsersUserID: the user_id property must
+// name the connection's user (406 otherwise), unless the user has the
+// impersonator tag; the property then reaches the consumer as it was.
+func TestImpersonatorMayPublishAnotherUsersUserID(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		imp, plain := b.unique("impersonator"), b.unique("plain")
+		b.addUser(imp, "secret", "impersonator")
+		b.addUser(plain, "secret")
+		ch := b.channel()
+		q := b.queue(ch, "user-id", nil)
+
+		impCh := openChannel(t, dial(t, b.userURL(imp, "secret")))
+		publish(t, impCh, "", q, rmq.Publishing{UserId: "someone-else", Body: []byte("claimed")})
+		roundTrip(t, impCh)
+		d, ok, err := ch.Get(q, true)
+		must(t, err)
+		if !ok || d.UserId != "someone-else" {
+			t.Fatalf("an impersonator's message: ok %v, user_id %q", ok, d.UserId)
+		}
+
+		plainCh := openChannel(t, dial(t, b.userURL(plain, "secret")))
+		expectChannelClosed(t, plainCh, 406, func() {
+			publish(t, plainCh, "", q, rmq.Publishing{UserId: "someone-else", Body: []byte("refused")})
+		})
+		if body, ok := getBody(t, ch, q); ok {
+			t.Fatalf("a refused user_id was delivered: %q", body)
+		}
+	})
+}

@@ -190,7 +190,9 @@ func (b *compatBroker) addUser(name, password string, tags ...string) {
 	if b.isRabbit() {
 		b.rabbitmqctl("add_user", name, password)
 		b.t.Cleanup(func() { b.rabbitmqctl("delete_user", name) })
-		b.rabbitmqctl(append([]string{"set_user_tags", name}, tags...)...)
+		if len(tags) > 0 {
+			b.rabbitmqctl(append([]string{"set_user_tags", name}, tags...)...)
+		}
 		b.rabbitmqctl("set_permissions", "-p", "/", name, ".*", ".*", ".*")
 		return
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -103,7 +104,9 @@ func (ch *channel) publishComplete() error {
 	}
 	props := s.hdr.Properties
 	s.hdr.Properties = amqp.Properties{}
-	if props.UserID != "" && props.UserID != ch.c.user.Name {
+	if props.UserID != "" && props.UserID != ch.c.user.Name && !slices.Contains(ch.c.user.Tags, "impersonator") {
+		// As in RabbitMQ, an impersonator may publish for others; the
+		// tags are those the user had when the connection opened.
 		return amqp.Errorf(amqp.PreconditionFailed, "user_id property set to '%s' but authenticated user was '%s'", props.UserID, ch.c.user.Name)
 	}
 	if props.Expiration != "" {
