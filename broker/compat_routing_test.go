@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"testing"
+	"time"
 
 	rmq "github.com/rabbitmq/amqp091-go"
 )
@@ -95,6 +96,52 @@ func TestImpersonatorMayPublishAnotherUsersUserID(t *testing.T) {
 		})
 		if body, ok := getBody(t, ch, q); ok {
 			t.Fatalf("a refused user_id was delivered: %q", body)
+		}
+	})
+}
+
+// TestExpiredMessageBehindTheHeadIsNeverDelivered: a message that expired
+// while it waited behind a message with a later deadline is dead-lettered
+// (reason expired), never delivered, once it reaches the head: with
+// per-message expirations, and with a queue's x-message-ttl and a message
+// expiration together (the lower applies to each message).
+func TestExpiredMessageBehindTheHeadIsNeverDelivered(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		for _, tc := range []struct {
+			name  string
+			args  rmq.Table
+			first string // expiration of A; B's is 100 ms
+		}{
+			{"per-message", nil, "500"},
+			{"queue and message", rmq.Table{"x-message-ttl": int32(500)}, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ch := b.channel()
+				dlq := b.queue(ch, "expired", nil)
+				args := rmq.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}
+				for k, v := range tc.args {
+					args[k] = v
+				}
+				q := b.queue(ch, "ttl", args)
+				publish(t, ch, "", q, rmq.Publishing{Expiration: tc.first, Body: []byte("A")})
+				publish(t, ch, "", q, rmq.Publishing{Expiration: "100", Body: []byte("B")})
+				publish(t, ch, "", q, rmq.Publishing{Expiration: "60000", Body: []byte("C")})
+				roundTrip(t, ch)
+				time.Sleep(200 * time.Millisecond) // the scenario: B expires behind A
+
+				dead := consume(t, b.channel(), dlq, true)
+				ds := consume(t, ch, q, true)
+				if d := receive(t, ds); string(d.Body) != "A" {
+					t.Fatalf("first delivery %q, want A", d.Body)
+				}
+				if d := receive(t, ds); string(d.Body) != "C" {
+					t.Fatalf("second delivery %q, want C (B expired behind A)", d.Body)
+				}
+				d := receive(t, dead)
+				if x := deaths(t, d); string(d.Body) != "B" || x[0]["reason"] != "expired" {
+					t.Fatalf("dead-lettered %q with %v, want B expired", d.Body, x)
+				}
+			})
 		}
 	})
 }
