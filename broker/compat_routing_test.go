@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"regexp"
 	"testing"
 	"time"
 
@@ -142,6 +143,64 @@ func TestExpiredMessageBehindTheHeadIsNeverDelivered(t *testing.T) {
 					t.Fatalf("dead-lettered %q with %v, want B expired", d.Body, x)
 				}
 			})
+		}
+	})
+}
+
+// TestPolicyAndArgumentTogetherTheLowerApplies: when a queue has both an
+// argument and a policy for max-length, max-length-bytes, message-ttl or
+// expires, the lower value applies; clearing the policy leaves the
+// argument in force.
+func TestPolicyAndArgumentTogetherTheLowerApplies(t *testing.T) {
+	onBothBrokers(t, func(t *testing.T, b *compatBroker) {
+		ch := b.channel()
+		base := b.unique("policy")
+		declare := func(suffix string, args rmq.Table) string {
+			name := base + "-" + suffix
+			_, err := ch.QueueDeclare(name, false, false, false, false, args)
+			must(t, err)
+			b.cleanupQueue(name)
+			return name
+		}
+		dlq := b.queue(ch, "policy-dead", nil)
+		qa := declare("a", rmq.Table{"x-max-length": int32(5)})
+		qb := declare("b", rmq.Table{"x-max-length-bytes": int32(5)})
+		qd := declare("d", rmq.Table{"x-message-ttl": int32(60000), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
+		qc := declare("c", rmq.Table{"x-expires": int32(60000)})
+		b.setPolicy(base+"-limits", "^"+regexp.QuoteMeta(base)+"-[abd]$",
+			map[string]any{"max-length": 2.0, "max-length-bytes": 100.0, "message-ttl": 100.0})
+		b.setPolicy(base+"-expires", "^"+regexp.QuoteMeta(base)+"-c$", map[string]any{"expires": 500.0})
+
+		ready := func(q string) int {
+			st, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
+			must(t, err)
+			return st.Messages
+		}
+		publishN(t, ch, qa, "1", "2", "3", "4", "5")
+		if n := ready(qa); n != 2 {
+			t.Errorf("x-max-length 5 under a policy of 2: %d ready, want 2", n)
+		}
+		publishN(t, ch, qb, "1111", "2222", "3333")
+		if n := ready(qb); n != 1 {
+			t.Errorf("x-max-length-bytes 5 under a policy of 100: %d ready of 4 bytes, want 1", n)
+		}
+		dead := consume(t, b.channel(), dlq, true)
+		publishN(t, ch, qd, "short-lived")
+		if d := receive(t, dead); string(d.Body) != "short-lived" || deaths(t, d)[0]["reason"] != "expired" {
+			t.Errorf("x-message-ttl 60 s under a policy of 100 ms: dead-lettered %q, %v", d.Body, deaths(t, d))
+		}
+		// A passive declare counts as use, so look only after more than
+		// the policy's expires of quiet.
+		eventually(t, "the queue to expire after the policy's 500 ms", func() bool {
+			time.Sleep(700 * time.Millisecond)
+			_, err := b.channel().QueueDeclarePassive(qc, false, false, false, false, nil)
+			return err != nil
+		})
+
+		b.clearPolicy(base + "-limits")
+		publishN(t, ch, qa, "6", "7", "8", "9", "10", "11")
+		if n := ready(qa); n != 5 {
+			t.Errorf("x-max-length 5 after the policy went: %d ready, want 5", n)
 		}
 	})
 }
