@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strconv"
 )
 
 // ProtocolHeader opens every AMQP 0-9-1 connection.
@@ -103,7 +104,8 @@ func (fr *FrameReader) compact() {
 
 // ReadFrame reads the next frame. I/O errors are returned as they are
 // (io.EOF at a clean end, io.ErrUnexpectedEOF inside a frame); framing
-// errors are *Error with code 501 FRAME_ERROR.
+// errors are *Error with code 501 FRAME_ERROR, and a heartbeat on a
+// channel other than 0 is 505 UNEXPECTED_FRAME, as RabbitMQ has them.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
 	if err := fr.fill(frameHeaderSize); err != nil {
 		if fr.w > fr.r {
@@ -118,8 +120,8 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 	switch typ {
 	case FrameMethod, FrameHeader, FrameBody:
 	case FrameHeartbeat:
-		if ch != 0 {
-			return Frame{}, Errorf(FrameError, "heartbeat frame on channel %d", ch)
+		if ch != 0 { // well framed, but not where it may be: RabbitMQ's 505
+			return Frame{}, Errorf(UnexpectedFrame, "type 8, all octets = <<>>")
 		}
 	default:
 		return Frame{}, Errorf(FrameError, "unknown frame type %d", typ)
@@ -154,7 +156,23 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 	if end := frame[total-1]; end != FrameEnd {
 		return Frame{}, Errorf(FrameError, "frame end byte 0x%02x, expected 0x%02x", end, FrameEnd)
 	}
+	if typ == FrameHeartbeat && size != 0 {
+		return Frame{}, Errorf(FrameError, "type 8, all octets = %s: unknown_frame", erlangBinary(frame[frameHeaderSize:total-1]))
+	}
 	return Frame{Type: typ, Channel: ch, Payload: frame[frameHeaderSize : total-1]}, nil
+}
+
+// erlangBinary prints bytes as an Erlang binary, as RabbitMQ's errors
+// show a frame: <<1,2,3>>.
+func erlangBinary(b []byte) string {
+	out := []byte("<<")
+	for i, c := range b {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = strconv.AppendUint(out, uint64(c), 10)
+	}
+	return string(append(out, ">>"...))
 }
 
 func unexpectedEOF(err error) error {

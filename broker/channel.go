@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/warrenmq/warren/amqp"
@@ -36,8 +37,10 @@ type channel struct {
 	nextTag        uint64
 	unacked        unackedList
 	consumers      map[string]*consumer
-	globalPrefetch int  // qos global=true; 0: unlimited
-	globalBlocked  bool // a consumer was refused for the channel-wide limit
+	order          []*consumer // the consumers in the order they came: the turns of freed credit
+	lastServed     *consumer   // the consumer of the latest delivery
+	globalPrefetch int         // qos global=true; 0: unlimited
+	globalBlocked  bool        // a consumer was refused for the channel-wide limit
 	replyTo        *replyToConsumer
 	prefetchInfo   int // copies of reader-owned settings, for management
 	confirmInfo    bool
@@ -130,8 +133,19 @@ func (ch *channel) handle(m amqp.Method) error {
 	return amqp.Errorf(amqp.CommandInvalid, "unexpected method '%s' from the client", m.Name())
 }
 
-// send queues a method on this channel.
+// send queues a method on this channel; the reader goroutine calls it.
 func (ch *channel) send(m amqp.Method) { ch.c.out.method(ch.id, m) }
+
+// sendIfOpen queues a method unless the channel was shut down, for the
+// goroutines other than the reader: once a channel's close (or close-ok)
+// is queued, nothing else may follow on its number.
+func (ch *channel) sendIfOpen(m amqp.Method) {
+	ch.mu.Lock()
+	if !ch.closed {
+		ch.c.out.method(ch.id, m)
+	}
+	ch.mu.Unlock()
+}
 
 // onFlow answers channel.flow as RabbitMQ does: a client may not stop the
 // server's deliveries this way (540), and active=true is a no-op.
@@ -143,13 +157,51 @@ func (ch *channel) onFlow(m *amqp.ChannelFlow) error {
 	return nil
 }
 
-// consumerList returns the channel's consumers; the caller holds mu.
+// consumerList returns the channel's consumers in the order they came;
+// the caller holds mu.
 func (ch *channel) consumerList() []*consumer {
-	out := make([]*consumer, 0, len(ch.consumers))
-	for _, c := range ch.consumers {
-		out = append(out, c)
+	return slices.Clone(ch.order)
+}
+
+// consumersInTurn returns the channel's consumers in turn, starting after
+// the one that received the latest delivery: credit that an ack frees
+// under the channel's limit is offered to them in this order, so that
+// every queue the channel consumes from is served (RabbitMQ's limiter
+// tells the queues in a shuffled order). The caller holds mu.
+func (ch *channel) consumersInTurn() []*consumer {
+	n := len(ch.order)
+	start := 0
+	if i := slices.Index(ch.order, ch.lastServed); i >= 0 {
+		start = i + 1
+	}
+	out := make([]*consumer, 0, n)
+	for k := 0; k < n; k++ {
+		out = append(out, ch.order[(start+k)%n])
 	}
 	return out
+}
+
+// addConsumer registers c under its tag; the caller holds mu.
+func (ch *channel) addConsumer(c *consumer) {
+	ch.consumers[c.tag] = c
+	ch.order = append(ch.order, c)
+}
+
+// removeConsumer unregisters the consumer with tag and returns it (nil if
+// there was none); the caller holds mu.
+func (ch *channel) removeConsumer(tag string) *consumer {
+	c := ch.consumers[tag]
+	if c == nil {
+		return nil
+	}
+	delete(ch.consumers, tag)
+	if i := slices.Index(ch.order, c); i >= 0 {
+		ch.order = slices.Delete(ch.order, i, i+1)
+	}
+	if ch.lastServed == c {
+		ch.lastServed = nil
+	}
+	return c
 }
 
 // shutdown releases the channel's consumers and requeues its unacked
@@ -163,10 +215,14 @@ func (ch *channel) shutdown() {
 	ch.closed = true
 	consumers := ch.consumerList()
 	ch.consumers = map[string]*consumer{}
+	ch.order, ch.lastServed = nil, nil
 	pending := ch.unacked.drain(nil)
 	ch.mu.Unlock()
 	for _, c := range consumers {
 		c.detach()
+	}
+	if ch.confirms != nil {
+		ch.confirms.close()
 	}
 	if ch.tx != nil {
 		pending = append(pending, ch.tx.acks...)

@@ -18,6 +18,7 @@ type confirmTracker struct {
 	nextSeq uint64
 	base    uint64 // sequence number of states[0]
 	states  []confirmState
+	closed  bool // the channel closed: nothing more goes out
 }
 
 type confirmState uint8
@@ -65,6 +66,18 @@ func (t *confirmTracker) flush() {
 	t.mu.Unlock()
 }
 
+// close sends what can be confirmed and stops the tracker: the channel
+// is closing, and once its close-ok is out nothing may follow on its
+// number (a client may reopen it at once). Publishes resolved later are
+// not confirmed, as in RabbitMQ.
+func (t *confirmTracker) close() {
+	t.mu.Lock()
+	t.emitLocked()
+	t.closed = true
+	t.states = nil
+	t.mu.Unlock()
+}
+
 func (t *confirmTracker) markLocked(seq uint64, ack bool) {
 	i := seq - t.base
 	if seq < t.base || i >= uint64(len(t.states)) {
@@ -80,6 +93,9 @@ func (t *confirmTracker) markLocked(seq uint64, ack bool) {
 // emitLocked sends acks and nacks for the resolved run at the front: one
 // frame per run of equal outcomes, multiple=true when it covers several.
 func (t *confirmTracker) emitLocked() {
+	if t.closed {
+		return
+	}
 	n := 0
 	for n < len(t.states) && t.states[n] != confirmPending {
 		n++

@@ -21,6 +21,26 @@ import (
 // closeOkTimeout bounds the wait for a peer's close-ok after we close.
 const closeOkTimeout = 3 * time.Second
 
+// handshakeErrorDelay is how long a connection that failed before tune-ok
+// waits before its socket closes, as in RabbitMQ: a client then is not
+// trusted yet, and a misbehaving one cannot retry at full speed.
+const handshakeErrorDelay = 3 * time.Second
+
+// startOkFrameMax and tuneOkFrameMax are the largest frames accepted
+// before tune-ok sets the frame-max: the spec's minimum of 4096 bytes,
+// except that RabbitMQ 3.10 takes a connection.start-ok whose payload
+// alone is 4096 bytes (checked against it: 4104 bytes in all, but not
+// 4105), and the frames after it only up to 4096 bytes in all.
+const (
+	startOkFrameMax = amqp.FrameMinSize + 8
+	tuneOkFrameMax  = amqp.FrameMinSize
+)
+
+// closedTimeout bounds how long a connection stays open after it sent
+// connection.close-ok to a client that closed: as in RabbitMQ, the client
+// closes the socket first, and the broker only after this long.
+const closedTimeout = 30 * time.Second
+
 // conn is one AMQP connection: a reader goroutine (serve) that parses
 // frames and runs the channels' state machines, and a writer goroutine that
 // drains the outbox to the socket.
@@ -41,6 +61,7 @@ type conn struct {
 	frameMax     uint32
 	hbNanos      atomic.Int64 // negotiated heartbeat interval; read by the writer
 	connectedAt  time.Time
+	tuned        bool // tune-ok was accepted (reader-only)
 
 	dec      amqp.MethodDecoder
 	fr       *amqp.FrameReader
@@ -51,13 +72,14 @@ type conn struct {
 	outboxWasFull atomic.Bool // a no-ack consumer was held back by a full outbox
 	confirmDirty  []*channel  // reader-only: channels with confirms marked but not sent
 
-	opened     atomic.Bool // the handshake completed: the fields above are set
-	closing    atomic.Bool // we sent connection.close and wait for close-ok
-	closeOnce  sync.Once
-	done       chan struct{} // closed when the connection is torn down
-	writerDone chan struct{} // closed when the writer has flushed and stopped; nil before it starts
-	writing    net.Buffers   // the writer's current burst (a field, so writev needs no allocation)
-	wrote      atomic.Bool   // the writer wrote since the last heartbeat tick
+	opened       atomic.Bool // the handshake completed: the fields above are set
+	closing      atomic.Bool // we sent connection.close and wait for close-ok
+	clientClosed atomic.Bool // we answered the client's connection.close with close-ok
+	closeOnce    sync.Once
+	done         chan struct{} // closed when the connection is torn down
+	writerDone   chan struct{} // closed when the writer has flushed and stopped; nil before it starts
+	writing      net.Buffers   // the writer's current burst (a field, so writev needs no allocation)
+	wrote        atomic.Bool   // the writer wrote frames other than heartbeats since the last tick
 
 	mu        sync.Mutex // guards exclusive
 	exclusive map[*localQueue]struct{}
@@ -119,6 +141,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.fr = amqp.NewFrameReader(deadlineReader{c}, 64<<10)
+	c.fr.SetMaxFrameSize(startOkFrameMax)
 	c.writerDone = make(chan struct{})
 	go c.writeLoop()
 	if err := c.handshake(); err != nil {
@@ -153,6 +176,10 @@ func (c *conn) refuseProtocol() {
 }
 
 // failHandshake reports a handshake error to the peer as RabbitMQ does.
+// Once tune-ok is in, the error goes out as connection.close. Before, the
+// connection closes without a word after handshakeErrorDelay, except
+// that refused credentials get connection.close 403 when the client
+// announced authentication_failure_close.
 func (c *conn) failHandshake(err error) {
 	var ae *amqp.Error
 	if !errors.As(err, &ae) {
@@ -160,11 +187,17 @@ func (c *conn) failHandshake(err error) {
 		return
 	}
 	c.log.Warn("connection refused", "code", ae.Code, "reason", ae.Text)
-	if ae.Code == amqp.AccessRefused && !c.announces("authentication_failure_close") {
-		return // clients that do not announce the capability expect the socket to close
+	if c.tuned || ae.Code == amqp.AccessRefused && c.announces("authentication_failure_close") {
+		c.closeWith(ae)
+		c.awaitCloseOk()
+		return
 	}
-	c.closeWith(ae)
-	c.awaitCloseOk()
+	t := time.NewTimer(handshakeErrorDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.srv.stop:
+	}
 }
 
 // announces reports whether the client announced a capability.
@@ -226,6 +259,7 @@ func (c *conn) handshake() error {
 	if !ok {
 		return amqp.Errorf(amqp.CommandInvalid, "expected 'connection.start_ok', got '%s'", m.Name())
 	}
+	c.fr.SetMaxFrameSize(tuneOkFrameMax)
 	c.clientProps = startOk.ClientProperties
 	c.capabilities, _ = startOk.ClientProperties["capabilities"].(amqp.Table)
 	if name, ok := startOk.ClientProperties["connection_name"].(string); ok && name != "" {
@@ -296,6 +330,7 @@ func (c *conn) applyTune(t *amqp.ConnectionTuneOk) error {
 	c.out.frameMax = t.FrameMax
 	c.out.mu.Unlock()
 	c.hbNanos.Store(int64(time.Duration(t.Heartbeat) * time.Second))
+	c.tuned = true
 	return nil
 }
 
@@ -323,7 +358,7 @@ func (c *conn) authenticate(mechanism, response string) error {
 		user, _ = t["LOGIN"].(string)
 		pass, _ = t["PASSWORD"].(string)
 	default:
-		return amqp.Errorf(amqp.AccessRefused, "unsupported authentication mechanism '%s'", mechanism)
+		return amqp.Errorf(amqp.CommandInvalid, "unknown authentication mechanism '%s'", mechanism)
 	}
 	refused := amqp.Errorf(amqp.AccessRefused, "Login was refused using authentication mechanism %s. For details see the broker logfile.", mechanism)
 	u, ok := c.srv.users.Authenticate(user, pass)
@@ -371,15 +406,18 @@ func (c *conn) writeLoop() {
 		close(c.writerDone)
 	}()
 	for {
-		if tick == nil && c.heartbeat() > 0 {
-			ticker = time.NewTicker(c.heartbeat() / 2)
-			tick = ticker.C
-		}
 		select {
 		case <-c.out.signal:
 		case <-tick:
+			// As in RabbitMQ, a heartbeat goes out in every half interval
+			// in which nothing else did; heartbeats do not count as
+			// traffic, so an idle client hears from us every half interval.
 			if !c.wrote.Swap(false) {
-				c.out.raw(heartbeatFrame)
+				if err := c.writeHeartbeat(); err != nil {
+					c.log.Debug("write failed", "err", err)
+					c.nc.Close()
+					return
+				}
 			}
 			continue
 		case <-c.done:
@@ -392,6 +430,13 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.afterWrite()
+		if tick == nil && c.heartbeat() > 0 {
+			// The first write after tune-ok (open-ok) starts the
+			// heartbeats; the handshake does not count as traffic.
+			ticker = time.NewTicker(c.heartbeat() / 2)
+			tick = ticker.C
+			c.wrote.Store(false)
+		}
 	}
 }
 
@@ -407,6 +452,15 @@ func (c *conn) write(bufs net.Buffers) error {
 	c.writing = nil
 	c.stats.sendOct.Add(uint64(n))
 	c.wrote.Store(true)
+	return err
+}
+
+// writeHeartbeat writes a heartbeat frame. Only the writer calls it, so
+// it cannot land inside another frame.
+func (c *conn) writeHeartbeat() error {
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout(c.heartbeat())))
+	n, err := c.nc.Write(heartbeatFrame)
+	c.stats.sendOct.Add(uint64(n))
 	return err
 }
 
@@ -456,6 +510,10 @@ func (c *conn) awaitCloseOk() {
 // forceClose closes the connection from another goroutine (shutdown,
 // management): it sends connection.close and lets the reader wait for close-ok.
 func (c *conn) forceClose(err *amqp.Error) {
+	if c.clientClosed.Load() {
+		c.nc.SetReadDeadline(time.Now()) // it waits for the client to go: end that now
+		return
+	}
 	c.closeWith(err)
 	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
 }
@@ -483,11 +541,26 @@ func (c *conn) teardown() {
 			<-c.writerDone // bounded by the write deadline
 		}
 		c.out.close()
+		if c.clientClosed.Load() {
+			c.awaitClientClose()
+		}
 		c.nc.Close()
 		if c.vhost != nil {
 			c.log.Info("connection closed")
 		}
 	})
+}
+
+// awaitClientClose reads and drops what a client that closed the
+// connection still sends, until it closes the socket or closedTimeout
+// passes. Closing first would reset a client still flushing frames it
+// wrote before its connection.close (or unread frames would make the
+// close a reset): RabbitMQ too leaves the socket to the client.
+func (c *conn) awaitClientClose() {
+	if c.nc.SetReadDeadline(time.Now().Add(closedTimeout)) != nil {
+		return
+	}
+	io.Copy(io.Discard, c.nc)
 }
 
 // dropExclusiveQueues deletes the connection's exclusive queues.

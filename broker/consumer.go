@@ -39,6 +39,7 @@ func (c *consumer) Deliver(e QueueEntry, redelivered bool) bool {
 		ch.unacked.push(unackedDelivery{tag: tag, queue: c.q, entry: e, consumer: c})
 		c.unacked++
 	}
+	ch.lastServed = c
 	m := e.Message()
 	ch.deliver = amqp.BasicDeliver{ConsumerTag: c.tag, DeliveryTag: tag, Redelivered: redelivered, Exchange: m.Exchange, RoutingKey: m.RoutingKey}
 	o := ch.c.out
@@ -53,20 +54,20 @@ func (c *consumer) Deliver(e QueueEntry, redelivered bool) bool {
 
 // hasCreditLocked reports whether the consumer may take one more delivery
 // (per-consumer and channel-wide prefetch, and the outbox's fill). The
-// caller holds ch.mu.
+// caller holds ch.mu. As in RabbitMQ, the channel-wide limit binds no-ack
+// consumers too (while the channel's unacked deliveries reach it, they
+// get nothing, though theirs do not count), and the per-consumer limit
+// binds only consumers that ack.
 func (c *consumer) hasCreditLocked() bool {
 	ch := c.ch
-	if c.noAck {
-		return !ch.c.outboxFull()
-	}
-	if c.prefetch > 0 && c.unacked >= c.prefetch {
-		return false
-	}
 	if ch.globalPrefetch > 0 && ch.unacked.len() >= ch.globalPrefetch {
 		ch.globalBlocked = true
 		return false
 	}
-	return true
+	if c.noAck {
+		return !ch.c.outboxFull()
+	}
+	return c.prefetch == 0 || c.unacked < c.prefetch
 }
 
 // kick lets the queue offer deliveries again if the consumer was refused.
@@ -90,11 +91,10 @@ func (c *consumer) QueueDeleted() {
 		ch.mu.Unlock()
 		return
 	}
-	delete(ch.consumers, c.tag)
-	closed := ch.closed
+	ch.removeConsumer(c.tag)
 	ch.mu.Unlock()
-	if !closed && ch.c.announces("consumer_cancel_notify") {
-		ch.send(&amqp.BasicCancel{ConsumerTag: c.tag, NoWait: true})
+	if ch.c.announces("consumer_cancel_notify") {
+		ch.sendIfOpen(&amqp.BasicCancel{ConsumerTag: c.tag, NoWait: true})
 	}
 }
 
@@ -141,7 +141,7 @@ func (ch *channel) onQos(m *amqp.BasicQos) error {
 	if m.Global {
 		ch.mu.Lock()
 		ch.globalPrefetch = int(m.PrefetchCount)
-		cs := ch.consumerList()
+		cs := ch.consumersInTurn()
 		ch.mu.Unlock()
 		for _, c := range cs {
 			c.kick()
@@ -185,7 +185,7 @@ func (ch *channel) onConsume(m *amqp.BasicConsume) error {
 		return amqp.Errorf(amqp.NotAllowed, "attempt to reuse consumer tag '%s'", tag)
 	}
 	c := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, exclusive: m.Exclusive, prefetch: ch.prefetch}
-	ch.consumers[tag] = c
+	ch.addConsumer(c)
 	ch.mu.Unlock()
 	if err := q.AddConsumer(c, queue.ConsumerOptions{NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority}); err != nil {
 		ch.dropConsumer(tag)
@@ -212,7 +212,7 @@ func (ch *channel) onConsume(m *amqp.BasicConsume) error {
 
 func (ch *channel) dropConsumer(tag string) {
 	ch.mu.Lock()
-	delete(ch.consumers, tag)
+	ch.removeConsumer(tag)
 	ch.mu.Unlock()
 }
 
@@ -224,8 +224,7 @@ func (ch *channel) onCancel(m *amqp.BasicCancel) error {
 		return nil
 	}
 	ch.mu.Lock()
-	c := ch.consumers[m.ConsumerTag]
-	delete(ch.consumers, m.ConsumerTag)
+	c := ch.removeConsumer(m.ConsumerTag)
 	ch.mu.Unlock()
 	if c != nil {
 		c.detach()
@@ -284,11 +283,13 @@ func (ch *channel) settle(tag uint64, multiple bool, how Settlement) error {
 			d.consumer.unacked--
 		}
 	}
-	globalBlocked := ch.globalBlocked
-	ch.globalBlocked = false
+	// Credit freed under the channel's limit goes to the consumers in
+	// turn; otherwise only the consumers of the settled deliveries have
+	// more.
 	var kick []*consumer
-	if globalBlocked {
-		kick = ch.consumerList()
+	if ch.globalBlocked {
+		ch.globalBlocked = false
+		kick = ch.consumersInTurn()
 	}
 	ch.mu.Unlock()
 	if ch.tx != nil {
@@ -297,9 +298,11 @@ func (ch *channel) settle(tag uint64, multiple bool, how Settlement) error {
 		return nil
 	}
 	ch.apply(ds, how)
-	for _, d := range ds {
-		if d.consumer != nil {
-			d.consumer.kick()
+	if kick == nil {
+		for _, d := range ds {
+			if d.consumer != nil {
+				d.consumer.kick()
+			}
 		}
 	}
 	for _, c := range kick {

@@ -1,13 +1,28 @@
 package broker
 
 import (
+	"strings"
+
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/exchange"
 )
 
 // Handlers for exchange.* and queue.*.
 
+// stripCRLF removes every CR and LF from a queue or exchange name, as
+// RabbitMQ does with the names that queue.declare, exchange.declare, the
+// binds, unbinds and deletes are given (a client that declared "x\n" may
+// then use "x"). basic.publish, basic.get, basic.consume and queue.purge
+// take names as they are, as in RabbitMQ.
+func stripCRLF(name string) string {
+	if !strings.ContainsAny(name, "\r\n") {
+		return name
+	}
+	return strings.NewReplacer("\r", "", "\n", "").Replace(name)
+}
+
 func (ch *channel) onExchangeDeclare(m *amqp.ExchangeDeclare) error {
+	m.Exchange = stripCRLF(m.Exchange)
 	v := ch.vhost()
 	if !m.Passive {
 		if err := ch.c.check(AccessConfigure, "exchange", m.Exchange); err != nil {
@@ -28,6 +43,7 @@ func (ch *channel) onExchangeDeclare(m *amqp.ExchangeDeclare) error {
 }
 
 func (ch *channel) onExchangeDelete(m *amqp.ExchangeDelete) error {
+	m.Exchange = stripCRLF(m.Exchange)
 	if err := ch.c.check(AccessConfigure, "exchange", m.Exchange); err != nil {
 		return err
 	}
@@ -41,6 +57,7 @@ func (ch *channel) onExchangeDelete(m *amqp.ExchangeDelete) error {
 }
 
 func (ch *channel) onExchangeBind(m *amqp.ExchangeBind) error {
+	m.Source, m.Destination = stripCRLF(m.Source), stripCRLF(m.Destination)
 	b := exchange.Binding{Source: m.Source, Destination: exchange.Destination{Name: m.Destination, IsExchange: true}, Key: m.RoutingKey, Args: m.Arguments}
 	if err := ch.checkBind(b); err != nil {
 		return err
@@ -55,6 +72,7 @@ func (ch *channel) onExchangeBind(m *amqp.ExchangeBind) error {
 }
 
 func (ch *channel) onExchangeUnbind(m *amqp.ExchangeUnbind) error {
+	m.Source, m.Destination = stripCRLF(m.Source), stripCRLF(m.Destination)
 	b := exchange.Binding{Source: m.Source, Destination: exchange.Destination{Name: m.Destination, IsExchange: true}, Key: m.RoutingKey, Args: m.Arguments}
 	if err := ch.checkBind(b); err != nil {
 		return err
@@ -81,6 +99,16 @@ func (ch *channel) checkBind(b exchange.Binding) error {
 	return ch.c.check(AccessRead, "exchange", b.Source)
 }
 
+// bindingKey is the routing key of a queue.bind or queue.unbind that
+// named queue (possibly "") with key: RabbitMQ's shortcut makes the key
+// of a bind that gives neither the name of the last declared queue.
+func (ch *channel) bindingKey(queue, key string) string {
+	if queue == "" && key == "" {
+		return ch.lastQueue
+	}
+	return key
+}
+
 // queueName resolves the empty name to the channel's last declared queue.
 func (ch *channel) queueName(name string) (string, error) {
 	if name != "" {
@@ -94,15 +122,16 @@ func (ch *channel) queueName(name string) (string, error) {
 
 func (ch *channel) onQueueDeclare(m *amqp.QueueDeclare) error {
 	v := ch.vhost()
-	name := m.Queue
+	name := stripCRLF(m.Queue)
+	if strings.HasPrefix(name, replyToQueue) {
+		return ch.declareReplyTo(name, m.NoWait)
+	}
+	// An empty name declares a server-named queue; a passive declare
+	// takes it as it is (RabbitMQ: 404 no queue ''), not as the last
+	// declared queue.
 	serverNamed := name == "" && !m.Passive
 	if serverNamed {
 		name = serverName("amq.gen-")
-	} else if name == "" {
-		var err error
-		if name, err = ch.queueName(name); err != nil {
-			return err
-		}
 	}
 	if !m.Passive {
 		if err := ch.c.check(AccessConfigure, "queue", name); err != nil {
@@ -125,11 +154,13 @@ func (ch *channel) onQueueDeclare(m *amqp.QueueDeclare) error {
 }
 
 func (ch *channel) onQueueBind(m *amqp.QueueBind) error {
+	m.Queue, m.Exchange = stripCRLF(m.Queue), stripCRLF(m.Exchange)
 	name, err := ch.queueName(m.Queue)
 	if err != nil {
 		return err
 	}
-	b := exchange.Binding{Source: m.Exchange, Destination: exchange.Destination{Name: name}, Key: m.RoutingKey, Args: m.Arguments}
+	key := ch.bindingKey(m.Queue, m.RoutingKey)
+	b := exchange.Binding{Source: m.Exchange, Destination: exchange.Destination{Name: name}, Key: key, Args: m.Arguments}
 	if err := ch.checkBind(b); err != nil {
 		return err
 	}
@@ -146,11 +177,13 @@ func (ch *channel) onQueueBind(m *amqp.QueueBind) error {
 }
 
 func (ch *channel) onQueueUnbind(m *amqp.QueueUnbind) error {
+	m.Queue, m.Exchange = stripCRLF(m.Queue), stripCRLF(m.Exchange)
 	name, err := ch.queueName(m.Queue)
 	if err != nil {
 		return err
 	}
-	b := exchange.Binding{Source: m.Exchange, Destination: exchange.Destination{Name: name}, Key: m.RoutingKey, Args: m.Arguments}
+	key := ch.bindingKey(m.Queue, m.RoutingKey)
+	b := exchange.Binding{Source: m.Exchange, Destination: exchange.Destination{Name: name}, Key: key, Args: m.Arguments}
 	if err := ch.checkBind(b); err != nil {
 		return err
 	}
@@ -210,7 +243,7 @@ func (ch *channel) onQueuePurge(m *amqp.QueuePurge) error {
 }
 
 func (ch *channel) onQueueDelete(m *amqp.QueueDelete) error {
-	name, err := ch.queueName(m.Queue)
+	name, err := ch.queueName(stripCRLF(m.Queue))
 	if err != nil {
 		return err
 	}

@@ -92,6 +92,9 @@ func (v *Vhost) bindExclusive(b exchange.Binding) error {
 		return err
 	}
 	if src := v.Exchange(b.Source); src != nil {
+		if err := meta.CheckBindingArgs(meta.Binding{Vhost: v.name, Binding: b}, src.Kind.String()); err != nil {
+			return err
+		}
 		src.Bind(b)
 	}
 	return nil
@@ -99,7 +102,7 @@ func (v *Vhost) bindExclusive(b exchange.Binding) error {
 
 // unbindExclusive removes a binding to an exclusive queue of this node.
 func (v *Vhost) unbindExclusive(b exchange.Binding) error {
-	if err := v.checkLocalBinding(b); err != nil {
+	if err := meta.CheckUnbind(meta.Binding{Vhost: v.name, Binding: b}); err != nil {
 		return err
 	}
 	src := v.Exchange(b.Source)

@@ -24,6 +24,9 @@ func (v *Vhost) Publish(exchangeName, routingKey string, props amqp.Properties, 
 			return false, err
 		}
 	}
+	if err := checkRoutingHeaders(props.Headers); err != nil {
+		return false, err
+	}
 	srv := v.srv
 	msg := &queue.Message{ID: srv.newMessageID(), Exchange: exchangeName, RoutingKey: routingKey, Properties: props, Body: body}
 	ex.PublishIn.Add(1)

@@ -12,7 +12,9 @@ import (
 // Policy is a RabbitMQ-style policy: settings applied to the queues and/or
 // exchanges of a vhost whose names match Pattern. Of the policies that
 // match an object, the one with the highest Priority applies; an object's
-// own x-arguments win over the policy's keys.
+// own x-arguments win over the policy's keys, except that of a queue's
+// and a policy's max-length, max-length-bytes, message-ttl and expires the
+// lower applies.
 type Policy = meta.Policy
 
 // activePolicy is a policy in force in a vhost, with its pattern compiled.
@@ -113,8 +115,15 @@ func (v *Vhost) applyPolicies() {
 	}
 }
 
+// lowerWins are the queue arguments for which, when a queue has both the
+// argument and a policy that sets it, the lower of the two applies, as
+// in RabbitMQ; for the other keys the argument wins.
+var lowerWins = map[string]bool{"x-message-ttl": true, "x-max-length": true, "x-max-length-bytes": true, "x-expires": true}
+
 // effectiveQueueConfig returns a queue's configuration under the policy
-// that applies to it (its x-arguments win) and that policy's name.
+// that applies to it and that policy's name: the queue's x-arguments win
+// over the policy's keys, except those of lowerWins, where the lower
+// value does.
 func (v *Vhost) effectiveQueueConfig(declared queue.Config) (queue.Config, string) {
 	base, err := queue.ParseArguments(v.name, declared.Name, declared.Args)
 	if err != nil { // validated when declared; keep what it has
@@ -126,6 +135,9 @@ func (v *Vhost) effectiveQueueConfig(declared queue.Config) (queue.Config, strin
 	}
 	merged := p.QueueArgs()
 	for k, val := range declared.Args {
+		if pv, ok := merged[k]; ok && lowerWins[k] && lower(pv, val) {
+			continue
+		}
 		merged[k] = val
 	}
 	eff, err := queue.ParseArguments(v.name, declared.Name, merged)
@@ -134,6 +146,13 @@ func (v *Vhost) effectiveQueueConfig(declared queue.Config) (queue.Config, strin
 		return base, ""
 	}
 	return eff, p.Name
+}
+
+// lower reports whether a and b are integers and a < b.
+func lower(a, b any) bool {
+	x, okA := amqp.IntValue(a)
+	y, okB := amqp.IntValue(b)
+	return okA && okB && x < y
 }
 
 // withPolicy returns the configuration a newly declared or restored queue

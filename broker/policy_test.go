@@ -69,7 +69,7 @@ func TestPolicyAppliesToExistingAndNewQueues(t *testing.T) {
 	}
 }
 
-func TestPolicyArgumentsWinAndPriorityPicks(t *testing.T) {
+func TestPolicyPriorityPicksAndTheLowerLimitApplies(t *testing.T) {
 	f := newFixture(t)
 	ch := f.ch()
 	putPolicy(t, f, broker.Policy{Name: "low", Pattern: ".*", Priority: 1, Definition: map[string]any{"max-length": 1.0}})
@@ -81,12 +81,21 @@ func TestPolicyArgumentsWinAndPriorityPicks(t *testing.T) {
 	if got := drainBodies(t, ch, "q1"); len(got) != 2 {
 		t.Fatalf("the higher-priority policy should cap at 2: %v", got)
 	}
+	// Of the queue's own x-max-length and the policy's, the lower applies
+	// (as in RabbitMQ; see TestPolicyAndArgumentTogetherTheLowerApplies).
 	if _, err := ch.QueueDeclare("q2", false, false, false, false, rmq.Table{"x-max-length": int32(3)}); err != nil {
 		t.Fatal(err)
 	}
 	publishN(t, ch, "q2", "a", "b", "c", "d")
-	if got := drainBodies(t, ch, "q2"); len(got) != 3 {
-		t.Fatalf("the queue's own x-max-length should win: %v", got)
+	if got := drainBodies(t, ch, "q2"); len(got) != 2 {
+		t.Fatalf("the policy's lower max-length should apply: %v", got)
+	}
+	if _, err := ch.QueueDeclare("q3", false, false, false, false, rmq.Table{"x-max-length": int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, ch, "q3", "a", "b", "c", "d")
+	if got := drainBodies(t, ch, "q3"); len(got) != 1 {
+		t.Fatalf("the queue's lower x-max-length should apply: %v", got)
 	}
 	if _, err := ch.QueueDeclare("z", false, false, false, false, nil); err != nil {
 		t.Fatal(err)

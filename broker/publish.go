@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -53,7 +54,7 @@ func (ch *channel) onContent(f amqp.Frame) error {
 			return err
 		}
 		if s.hdr.ClassID != amqp.ClassBasic {
-			return amqp.Errorf(amqp.FrameError, "content header for class %d, expected %d", s.hdr.ClassID, amqp.ClassBasic)
+			return amqp.Errorf(amqp.UnexpectedFrame, "expected content header for class %d, got one for class %d instead", amqp.ClassBasic, s.hdr.ClassID)
 		}
 		if max := ch.c.srv.cfg.MaxMessageSize; s.hdr.BodySize > max {
 			s.phase = phaseNone
@@ -105,13 +106,18 @@ func (ch *channel) publishComplete() error {
 	}
 	props := s.hdr.Properties
 	s.hdr.Properties = amqp.Properties{}
-	if props.UserID != "" && props.UserID != ch.c.user.Name {
+	if props.UserID != "" && props.UserID != ch.c.user.Name && !slices.Contains(ch.c.user.Tags, "impersonator") {
+		// As in RabbitMQ, an impersonator may publish for others; the
+		// tags are those the user had when the connection opened.
 		return amqp.Errorf(amqp.PreconditionFailed, "user_id property set to '%s' but authenticated user was '%s'", props.UserID, ch.c.user.Name)
 	}
 	if props.Expiration != "" {
 		if _, err := queue.ParseExpiration(props.Expiration); err != nil {
 			return err
 		}
+	}
+	if err := checkRoutingHeaders(props.Headers); err != nil {
+		return err
 	}
 	if props.ReplyTo == replyToQueue {
 		addr, err := ch.replyToAddress()
@@ -316,45 +322,67 @@ func stripBCC(msg *queue.Message) *queue.Message {
 	return &c
 }
 
-// route returns the queues msg reaches from ex, each once, following CC and
-// BCC headers and alternate exchanges.
+// route returns the queues msg reaches from ex, each once: the routing
+// key and the keys of the CC and BCC headers apply together at every
+// exchange on the way (see exchange.Router.Route), as in RabbitMQ.
 func (v *Vhost) route(r *exchange.Router, ex *exchange.Exchange, msg *queue.Message, out []QueueHandle) []QueueHandle {
-	out = v.routeKey(r, ex, msg.RoutingKey, msg.Properties.Headers, out)
+	var buf [4]string
+	keys := append(buf[:0], msg.RoutingKey)
 	if h := msg.Properties.Headers; h != nil {
-		for _, hk := range [...]string{"CC", "BCC"} {
-			if keys, ok := h[hk].([]any); ok {
-				for _, k := range keys {
-					if s, ok := k.(string); ok {
-						out = v.routeKey(r, ex, s, h, out)
-					}
-				}
-			}
+		for _, hk := range routingHeaders {
+			keys = appendHeaderKeys(keys, h[hk])
 		}
 	}
-	return out
+	return v.routeKeys(r, ex, keys, msg.Properties.Headers, out)
 }
 
-// maxAlternateHops bounds chains of alternate exchanges.
-const maxAlternateHops = 8
+// routingHeaders are the headers whose arrays of strings add routing
+// keys to a message (BCC is removed before the message is stored).
+var routingHeaders = [...]string{"CC", "BCC"}
 
-func (v *Vhost) routeKey(r *exchange.Router, ex *exchange.Exchange, key string, headers amqp.Table, out []QueueHandle) []QueueHandle {
-	for hop := 0; ex != nil && hop < maxAlternateHops; hop++ {
-		before := len(out)
-		if ex.Name == "" {
-			if q := v.localQueue(key); q != nil {
+// appendHeaderKeys appends the strings of a CC or BCC header's array;
+// other elements are ignored, as in RabbitMQ.
+func appendHeaderKeys(keys []string, v any) []string {
+	arr, _ := v.([]any)
+	for _, k := range arr {
+		if s, ok := k.(string); ok {
+			keys = append(keys, s)
+		}
+	}
+	return keys
+}
+
+// checkRoutingHeaders refuses a CC or BCC header that is not an array, as
+// RabbitMQ does (406, the message is not routed).
+func checkRoutingHeaders(h amqp.Table) error {
+	for _, hk := range routingHeaders {
+		v, ok := h[hk]
+		if !ok {
+			continue
+		}
+		if _, isArray := v.([]any); !isArray {
+			return amqp.Errorf(amqp.PreconditionFailed, "invalid message: {unacceptable_type_in_header,\"%s\",%s}", hk, amqp.TypeName(v))
+		}
+	}
+	return nil
+}
+
+// routeKeys returns the queues a message with these routing keys and
+// headers reaches from ex: the default exchange takes each key as a
+// queue's name; other exchanges route through the exchange graph.
+func (v *Vhost) routeKeys(r *exchange.Router, ex *exchange.Exchange, keys []string, headers amqp.Table, out []QueueHandle) []QueueHandle {
+	if ex.Name == "" {
+		for _, k := range keys {
+			if q := v.localQueue(k); q != nil {
 				out = appendQueue(out, q)
 			}
-		} else {
-			for _, name := range r.Route(ex, v.Exchange, key, headers) {
-				if q := v.localQueue(name); q != nil {
-					out = appendQueue(out, q)
-				}
-			}
 		}
-		if len(out) > before {
-			return out
+		return out
+	}
+	for _, name := range r.Route(ex, v.Exchange, v.alternateExchange, keys, headers) {
+		if q := v.localQueue(name); q != nil {
+			out = appendQueue(out, q)
 		}
-		ex = v.alternateExchange(ex)
 	}
 	return out
 }
@@ -394,7 +422,7 @@ func (s *Server) deadLetter(v *Vhost, q *localQueue, dead []queue.DeadLetter) {
 		msg := q.queue.DeadLetterMessage(d, now, s.newMessageID())
 		var targets []QueueHandle
 		if cfg.HasDeadLetterRoutingKey {
-			targets = v.routeKey(r, dlx, msg.RoutingKey, msg.Properties.Headers, nil)
+			targets = v.routeKeys(r, dlx, []string{msg.RoutingKey}, msg.Properties.Headers, nil)
 		} else {
 			targets = v.route(r, dlx, msg, nil)
 		}

@@ -72,12 +72,6 @@ func TestQueueDeclareErrors(t *testing.T) {
 		{"bind missing queue", func(ch *rmq.Channel) error {
 			return ch.QueueBind("missing-q", "k", "amq.direct", false, nil)
 		}, amqp.NotFound},
-		{"unbind from missing exchange", func(ch *rmq.Channel) error {
-			return ch.QueueUnbind("durable-q", "k", "missing-x", nil)
-		}, amqp.NotFound},
-		{"unbind missing queue", func(ch *rmq.Channel) error {
-			return ch.QueueUnbind("missing-q", "k", "amq.direct", nil)
-		}, amqp.NotFound},
 		{"unbind from the default exchange", func(ch *rmq.Channel) error {
 			return ch.QueueUnbind("durable-q", "durable-q", "", nil)
 		}, amqp.AccessRefused},

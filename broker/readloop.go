@@ -138,6 +138,7 @@ func (c *conn) handleConnMethod(m amqp.Method) error {
 		}
 		c.dropExclusiveQueues()
 		c.out.method(0, &amqp.ConnectionCloseOk{})
+		c.clientClosed.Store(true)
 		return errClientClosed
 	case *amqp.ConnectionCloseOk:
 		return errClientClosed

@@ -101,6 +101,36 @@ func (r *replyToRegistry) unregisterChannel(ch *channel) {
 	}
 }
 
+// live reports whether a channel consumes replies under token.
+func (r *replyToRegistry) live(token string) bool {
+	r.mu.Lock()
+	ch := r.channels[token]
+	r.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return !ch.closed && ch.replyTo != nil && ch.replyTo.token == token
+}
+
+// declareReplyTo answers a queue.declare (passive or not, whatever its
+// flags) of a name under the direct reply-to pseudo-queue as RabbitMQ
+// does, so that an RPC server can check that its requester is still
+// there: the pseudo-queue itself and the address of a requester that
+// still consumes replies exist, with no messages and one consumer; any
+// other such name is 404.
+func (ch *channel) declareReplyTo(name string, noWait bool) error {
+	if name != replyToQueue && !(isReplyToAddress(name) && ch.c.srv.replyTo.live(strings.TrimPrefix(name, replyToPrefix))) {
+		return ch.vhost().notFoundQueue(name)
+	}
+	ch.lastQueue = name
+	if !noWait {
+		ch.send(&amqp.QueueDeclareOk{Queue: name, ConsumerCount: 1})
+	}
+	return nil
+}
+
 // deliver sends a reply to the channel its routing key names; it reports
 // whether that channel still consumes replies.
 func (r *replyToRegistry) deliver(msg *queue.Message) bool {

@@ -66,7 +66,7 @@ func (ch *channel) onTxCommit() error {
 			ch.c.forceClose(amqp.Errorf(amqp.InternalError, "could not store the transaction's messages"))
 			return
 		}
-		ch.send(&amqp.TxCommitOk{})
+		ch.sendIfOpen(&amqp.TxCommitOk{})
 	})
 	return nil
 }

@@ -152,10 +152,45 @@ func TestRouterFollowsExchangesAndDeliversOnceThroughCycles(t *testing.T) {
 	c.Bind(Binding{Destination: q("q3"), Key: "x"})
 	ex := map[string]*Exchange{"a": a, "b": b, "c": c}
 	var r Router
-	got := append([]string{}, r.Route(a, func(n string) *Exchange { return ex[n] }, "k.1", nil)...)
+	got := append([]string{}, r.Route(a, func(n string) *Exchange { return ex[n] }, nil, []string{"k.1"}, nil)...)
 	sort.Strings(got)
 	if !equal(got, []string{"q1", "q2"}) {
 		t.Fatalf("routed to %v", got)
+	}
+}
+
+func TestRouterMatchesEveryKeyAtEveryExchange(t *testing.T) {
+	d := New("d", Direct, false, false, false, nil)
+	tp := New("t", Topic, false, false, false, nil)
+	d.Bind(Binding{Destination: Destination{Name: "t", IsExchange: true}, Key: "k1"})
+	tp.Bind(Binding{Destination: q("q"), Key: "k2"})
+	ex := map[string]*Exchange{"d": d, "t": tp}
+	var r Router
+	if got := r.Route(d, func(n string) *Exchange { return ex[n] }, nil, []string{"", "k1", "k2"}, nil); !equal(got, []string{"q"}) {
+		t.Fatalf("routed to %v, want [q]: the topic exchange matches k2 of the keys the direct one matched with k1", got)
+	}
+}
+
+func TestRouterTakesTheAlternateOnlyWhenNoBindingMatches(t *testing.T) {
+	x := New("x", Direct, false, false, false, nil)
+	y := New("y", Fanout, false, false, false, nil) // no bindings
+	ae := New("ae", Fanout, false, false, false, nil)
+	x.Bind(Binding{Destination: Destination{Name: "y", IsExchange: true}, Key: "k"})
+	ae.Bind(Binding{Destination: q("unroutable")})
+	ex := map[string]*Exchange{"x": x, "y": y, "ae": ae}
+	lookup := func(n string) *Exchange { return ex[n] }
+	alternate := func(e *Exchange) *Exchange {
+		if e == x {
+			return ae
+		}
+		return nil
+	}
+	var r Router
+	if got := r.Route(x, lookup, alternate, []string{"k"}, nil); len(got) != 0 {
+		t.Fatalf("a binding of x matched, yet routed to %v", got)
+	}
+	if got := r.Route(x, lookup, alternate, []string{"other"}, nil); !equal(got, []string{"unroutable"}) {
+		t.Fatalf("no binding of x matched: routed to %v, want its alternate's queue", got)
 	}
 }
 
@@ -166,7 +201,7 @@ func TestRouterDeduplicatesManyQueues(t *testing.T) {
 		e.Bind(Binding{Destination: q(fmt.Sprintf("q%d", i)), Key: "again"})
 	}
 	var r Router
-	if got := r.Route(e, func(string) *Exchange { return nil }, "", nil); len(got) != 100 {
+	if got := r.Route(e, func(string) *Exchange { return nil }, nil, []string{""}, nil); len(got) != 100 {
 		t.Fatalf("%d queues, want 100", len(got))
 	}
 }

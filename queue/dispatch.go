@@ -55,13 +55,16 @@ func (q *Queue) dispatch(fx *effects) {
 	var now int64
 	if q.ready.expiring > 0 {
 		now = q.now()
-		q.expireHeads(now, fx)
 	}
 	for q.ready.len() > 0 {
 		cs := q.consumers.next()
 		if cs == nil {
 			break
 		}
+		// A message that expired while it waited behind one with a later
+		// deadline is at the head now: it goes, it is not delivered (as
+		// RabbitMQ drops expired heads after every fetch).
+		q.expireHeads(now, fx)
 		e := q.ready.peek()
 		if e == nil {
 			break // the head is being read back: its pageIn dispatches

@@ -264,3 +264,16 @@ func TestDropHeadExposingEarlierDeadlineExpiresPromptly(t *testing.T) {
 		t.Fatalf("dead letter %s after %v, want short after about 20ms", d.Message.Body, elapsed)
 	}
 }
+
+func TestEntryThatExpiredBehindTheHeadIsNotDelivered(t *testing.T) {
+	r := newRecorder()
+	q := ttlQueue(t, -1, r)
+	q.Publish(msgWith("a", amqp.Properties{Expiration: "60000"}))
+	q.Publish(msgWith("b", amqp.Properties{Expiration: "1"}))
+	q.Publish(msgWith("c", amqp.Properties{Expiration: "60000"}))
+	time.Sleep(5 * time.Millisecond) // b's TTL must elapse behind a: a duration, not an event
+	c := newConsumer("c", -1)
+	q.AddConsumer(c, ConsumerOptions{NoAck: true})
+	wantBodies(t, "delivered", c.bodies(), []string{"a", "c"})
+	wantBodies(t, "dead-lettered", r.deadLetters(), []string{"b:expired"})
+}

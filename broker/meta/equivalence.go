@@ -3,6 +3,9 @@ package meta
 import (
 	"bytes"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 
 	"github.com/warrenmq/warren/amqp"
 )
@@ -116,6 +119,61 @@ func erlangText(v any) string {
 		return "undefined"
 	}
 	return fmt.Sprint(v)
+}
+
+// erlangTerm is a field value as RabbitMQ prints it with ~p: a string as
+// an Erlang binary (<<"foo">>, or <<1,2>> when not printable), no value as
+// undefined, numbers and booleans as they are.
+func erlangTerm(v any) string {
+	switch v := v.(type) {
+	case string:
+		return erlangBinary([]byte(v))
+	case []byte:
+		return erlangBinary(v)
+	case nil:
+		return "undefined"
+	case float32, float64:
+		f, _ := amqp.FloatValue(v)
+		s := strconv.FormatFloat(f, 'f', -1, 64)
+		if f == math.Trunc(f) {
+			s += ".0" // Erlang prints a whole float as 1.0
+		}
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+// erlangBinary prints b as an Erlang binary: quoted when every byte is
+// printable ASCII, else as a list of bytes.
+func erlangBinary(b []byte) string {
+	printable := true
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			printable = false
+			break
+		}
+	}
+	var out strings.Builder
+	out.WriteString("<<")
+	if printable {
+		out.WriteByte('"')
+		for _, c := range b {
+			if c == '"' || c == '\\' {
+				out.WriteByte('\\')
+			}
+			out.WriteByte(c)
+		}
+		out.WriteByte('"')
+	} else {
+		for i, c := range b {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			out.WriteString(strconv.Itoa(int(c)))
+		}
+	}
+	out.WriteString(">>")
+	return out.String()
 }
 
 func describeArg(v any, ok bool) string {

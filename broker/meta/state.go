@@ -148,9 +148,12 @@ func (s *State) Check(op Op) error {
 			return noVhost(o.Vhost)
 		}
 	case Bind:
-		return s.checkBinding(o.Binding)
+		return s.checkBind(o.Binding)
 	case Unbind:
-		return s.checkBinding(o.Binding)
+		if s.vhosts[o.Binding.Vhost] == nil {
+			return noVhost(o.Binding.Vhost)
+		}
+		return CheckUnbind(o.Binding)
 	case Batch:
 		c := s.Clone()
 		for _, sub := range o.Ops {
@@ -265,25 +268,25 @@ func checkQueueName(name string, serverNamed bool) error {
 	return nil
 }
 
-func (s *State) checkBinding(b Binding) error {
+func (s *State) checkBind(b Binding) error {
 	v := s.vhosts[b.Vhost]
 	if v == nil {
 		return noVhost(b.Vhost)
 	}
-	return CheckBindingEnds(b,
+	if err := CheckBindingEnds(b,
 		func(name string) bool { return v.exchanges[name] != nil },
-		func(name string) bool { return v.queues[name] != nil })
+		func(name string) bool { return v.queues[name] != nil }); err != nil {
+		return err
+	}
+	return CheckBindingArgs(b, v.exchanges[b.Source].Type)
 }
 
-// CheckBindingEnds checks that both ends of a binding exist, through the
-// lookups given (so that a binding to an exclusive queue, which is not
-// metadata, is checked the same way).
+// CheckBindingEnds checks that both ends of a binding to be added exist,
+// through the lookups given (so that a binding to an exclusive queue,
+// which is not metadata, is checked the same way).
 func CheckBindingEnds(b Binding, hasExchange, hasQueue func(string) bool) error {
-	if b.Source == "" || (b.Destination.IsExchange && b.Destination.Name == "") {
-		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
-	}
-	if len(b.Key) > maxNameLen {
-		return amqp.Errorf(amqp.PreconditionFailed, "routing key is longer than %d bytes", maxNameLen)
+	if err := checkBindingNames(b); err != nil {
+		return err
 	}
 	if !hasExchange(b.Source) {
 		return amqp.Errorf(amqp.NotFound, "no exchange '%s' in vhost '%s'", b.Source, b.Vhost)
@@ -296,6 +299,50 @@ func CheckBindingEnds(b Binding, hasExchange, hasQueue func(string) bool) error 
 		return amqp.Errorf(amqp.NotFound, "no queue '%s' in vhost '%s'", b.Destination.Name, b.Vhost)
 	}
 	return nil
+}
+
+// CheckUnbind checks a binding to be removed. As in RabbitMQ, removing a
+// binding whose source, queue or destination exchange does not exist
+// succeeds (it removes nothing); only the names are checked.
+func CheckUnbind(b Binding) error {
+	return checkBindingNames(b)
+}
+
+// checkBindingNames refuses the default exchange at either end and an
+// over-long routing key.
+func checkBindingNames(b Binding) error {
+	if b.Source == "" || (b.Destination.IsExchange && b.Destination.Name == "") {
+		return amqp.Errorf(amqp.AccessRefused, "operation not permitted on the default exchange")
+	}
+	if len(b.Key) > maxNameLen {
+		return amqp.Errorf(amqp.PreconditionFailed, "routing key is longer than %d bytes", maxNameLen)
+	}
+	return nil
+}
+
+// CheckBindingArgs checks the arguments of a binding to be added against
+// the type of its source exchange, after its ends (CheckBindingEnds): a
+// headers exchange takes x-match all, any, all-with-x or any-with-x (or
+// none, which is all), with RabbitMQ's 406 otherwise.
+func CheckBindingArgs(b Binding, sourceType string) error {
+	if sourceType != "headers" {
+		return nil
+	}
+	v, ok := b.Args["x-match"]
+	if !ok {
+		return nil
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		return amqp.Errorf(amqp.PreconditionFailed, "Invalid x-match field type %s (value %s); expected longstr",
+			amqp.TypeName(v), erlangTerm(v))
+	}
+	switch s {
+	case "all", "any", "all-with-x", "any-with-x":
+		return nil
+	}
+	return amqp.Errorf(amqp.PreconditionFailed, "Invalid x-match field value %s; expected all, any, all-with-x, or any-with-x",
+		erlangTerm(v))
 }
 
 // Apply performs a checked op and returns the changes it made, in order.
