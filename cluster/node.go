@@ -43,9 +43,10 @@ type Node struct {
 	raftAddr string
 	fresh    bool
 
-	gossip gossipBook    // where members gossip, for rejoining them
-	events chan struct{} // a member joined, left or changed: the leader reconciles
-	ready  atomic.Bool   // leader, and every entry before its term is applied
+	gossip gossipBook                   // where members gossip, for rejoining them
+	events chan struct{}                // a member joined, left or changed: the leader reconciles
+	ready  atomic.Bool                  // leader, and every entry before its term is applied
+	query  atomic.Pointer[QueryHandler] // answers the other nodes' queries (query.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
