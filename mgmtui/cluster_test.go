@@ -90,7 +90,7 @@ func startFakeCluster(t *testing.T, names ...string) (*fakeNet, map[string]*fixt
 		b := brokertest.Start(t)
 		api := mgmtui.New(b.Server, mgmtui.Options{
 			Node: name, AMQPAddr: b.Addr, HTTPAddr: "127.0.0.1:1" + fmt.Sprint(len(fixtures)),
-			SampleInterval: 20 * time.Millisecond, Cluster: fakeNode{fn, name}, PeerTimeout: 300 * time.Millisecond,
+			SampleInterval: 20 * time.Millisecond, Cluster: fakeNode{fn, name}, PeerTimeout: 300 * time.Millisecond, UI: mgmtui.UIHandler(),
 		})
 		srv := httptest.NewServer(api)
 		t.Cleanup(func() {

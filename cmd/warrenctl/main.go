@@ -112,7 +112,7 @@ var listColumns = map[string][]string{
 	"queues":      {"vhost", "name", "messages", "messages_ready", "messages_unacknowledged", "consumers"},
 	"exchanges":   {"vhost", "name", "type", "durable"},
 	"bindings":    {"vhost", "source", "destination", "destination_type", "routing_key"},
-	"connections": {"name", "user", "vhost", "channels"},
+	"connections": {"name", "node", "user", "vhost", "channels"},
 	"users":       {"name", "tags"},
 	"vhosts":      {"name", "messages"},
 	"policies":    {"vhost", "name", "pattern", "apply-to", "priority", "definition"},
