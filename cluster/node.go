@@ -139,6 +139,9 @@ func (n *Node) start(applier meta.Applier) error {
 	rc.RestoreCommittedLogs = true
 	rc.MaxAppendEntries = 1024
 
+	if _, err := foldCommittedTail(n.store, snaps, n.trans, n.log); err != nil {
+		return fmt.Errorf("fold the committed raft log into a snapshot: %w", err)
+	}
 	hasState, err := raft.HasExistingState(n.store, n.store, snaps)
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)
