@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 GOFLAGS ?=
 
-.PHONY: all build run test vet unit bench bench-backlog clean
+.PHONY: all build run run-cluster stop-cluster test vet unit bench bench-backlog clean
 
 all: build
 
@@ -12,6 +12,17 @@ build:
 
 run: build
 	./$(BIN)/warren
+
+# Three nodes of one cluster on loopback, in the background: AMQP on
+# 5672/5673/5674, management on 15672/15673/15674, gossip on
+# 25672/25682/25692 (inter-node traffic on the next port), data in
+# ./data/node{1,2,3}, logs in ./data/node{1,2,3}.log. `make stop-cluster`
+# stops them (SIGTERM). WARREN_PORT_OFFSET=N shifts every port by N.
+run-cluster: build
+	./scripts/local-cluster.sh start
+
+stop-cluster:
+	./scripts/local-cluster.sh stop
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)

@@ -43,9 +43,10 @@ type Node struct {
 	raftAddr string
 	fresh    bool
 
-	gossip gossipBook    // where members gossip, for rejoining them
-	events chan struct{} // a member joined, left or changed: the leader reconciles
-	ready  atomic.Bool   // leader, and every entry before its term is applied
+	gossip gossipBook                   // where members gossip, for rejoining them
+	events chan struct{}                // a member joined, left or changed: the leader reconciles
+	ready  atomic.Bool                  // leader, and every entry before its term is applied
+	query  atomic.Pointer[QueryHandler] // answers the other nodes' queries (query.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -138,6 +139,9 @@ func (n *Node) start(applier meta.Applier) error {
 	rc.RestoreCommittedLogs = true
 	rc.MaxAppendEntries = 1024
 
+	if _, err := foldCommittedTail(n.store, snaps, n.trans, n.log); err != nil {
+		return fmt.Errorf("fold the committed raft log into a snapshot: %w", err)
+	}
 	hasState, err := raft.HasExistingState(n.store, n.store, snaps)
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)

@@ -24,10 +24,14 @@ import (
 //	0                           no error
 //	1 code class method text    an *amqp.Error (uint16s, then a uvarint-length string)
 //	2 text                      any other error
+//
+// A reply that carries data (rpcQuery's) ends with it, uvarint-length
+// prefixed; replies without data end after the error.
 const (
-	rpcPropose   byte = 1 // payload: an op (meta.AppendOp); reply: its index and check error
-	rpcReadIndex byte = 2 // reply: the index a caught-up node has applied
-	rpcForget    byte = 3 // payload: a node name
+	rpcPropose   byte = 1  // payload: an op (meta.AppendOp); reply: its index and check error
+	rpcReadIndex byte = 2  // reply: the index a caught-up node has applied
+	rpcForget    byte = 3  // payload: a node name
+	rpcQuery     byte = 64 // payload: a peer query (query.go), answered by any node; reply: data
 )
 
 // Reply statuses.
@@ -48,6 +52,7 @@ type reply struct {
 	status byte
 	index  uint64
 	err    error
+	data   []byte // rpcQuery's answer
 }
 
 // errNotLeader says a request reached a node that does not lead (or no
@@ -90,6 +95,8 @@ func (n *Node) handleRPC(kind byte, payload []byte) reply {
 		rep.index, err = n.readIndexAsLeader(ctx)
 	case rpcForget:
 		err = n.forgetAsLeader(string(payload))
+	case rpcQuery:
+		rep.data, err = n.answerQuery(ctx, payload)
 	default:
 		err = fmt.Errorf("unknown inter-node request %d", kind)
 	}
@@ -178,6 +185,10 @@ func encodeReply(buf []byte, r reply) []byte {
 		buf = append(buf, 2)
 		buf = appendString(buf, r.err.Error())
 	}
+	if r.data != nil {
+		buf = binary.AppendUvarint(buf, uint64(len(r.data)))
+		buf = append(buf, r.data...)
+	}
 	return buf
 }
 
@@ -204,20 +215,32 @@ func decodeReply(b []byte) (reply, error) {
 			return reply{}, bad
 		}
 		ae := &amqp.Error{Code: binary.BigEndian.Uint16(b), ClassID: binary.BigEndian.Uint16(b[2:]), MethodID: binary.BigEndian.Uint16(b[4:])}
-		text, _, err := decodeBytes(b[6:])
+		text, rest, err := decodeBytes(b[6:])
 		if err != nil {
 			return reply{}, bad
 		}
 		ae.Text = string(text)
 		r.err = ae
+		b = rest
 	case 2:
-		text, _, err := decodeBytes(b)
+		text, rest, err := decodeBytes(b)
 		if err != nil {
 			return reply{}, bad
 		}
 		r.err = errors.New(string(text))
+		b = rest
 	default:
 		return reply{}, bad
+	}
+	if len(b) > 0 {
+		data, _, err := decodeBytes(b)
+		if err != nil {
+			return reply{}, bad
+		}
+		r.data = data
+		if r.data == nil {
+			r.data = []byte{}
+		}
 	}
 	return r, nil
 }

@@ -34,6 +34,15 @@ type Options struct {
 	UI http.Handler
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
+	// Cluster is the cluster this node belongs to, nil for a standalone
+	// node; Node must then be this node's name in the cluster. The API
+	// lists every node's connections, channels, consumers and figures,
+	// asking the others through Cluster.Query, which must reach their
+	// AnswerPeer.
+	Cluster Cluster
+	// PeerTimeout bounds the wait for the other nodes' answers; a node
+	// that does not answer in time is left out. Default 2 s.
+	PeerTimeout time.Duration
 }
 
 // API is the management HTTP handler: the RabbitMQ-compatible API under
@@ -59,6 +68,9 @@ func New(srv *broker.Server, opts Options) *API {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.PeerTimeout <= 0 {
+		opts.PeerTimeout = defaultPeerTimeout
 	}
 	a := &API{srv: srv, opts: opts, started: time.Now(), rates: newSampler()}
 	a.router = mux.NewRouter().UseEncodedPath()

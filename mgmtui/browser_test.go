@@ -39,77 +39,105 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// TestWebUIInChromium drives the embedded UI in headless Chromium: log in,
-// declare a queue, publish to it, see its count change, purge it.
-func TestWebUIInChromium(t *testing.T) {
-	browser := findBrowser()
-	if browser == "" {
+// browser is a headless Chromium for one test, with helpers for its steps.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+	dir string
+}
+
+// startBrowser starts headless Chromium for the test, or skips it when
+// there is none.
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := findBrowser()
+	if path == "" {
 		t.Skip("no Chromium or Chrome found (Debian: apt-get install chromium); .ci/run installs it")
 	}
-	f := newFixture(t)
-	ui := httptest.NewServer(mgmtui.New(f.b.Server, mgmtui.Options{Node: "warren@test", AMQPAddr: f.b.Addr, UI: mgmtui.UIHandler(), SampleInterval: 100 * time.Millisecond}))
-	t.Cleanup(ui.Close)
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.ExecPath(path), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(func(string, ...any) {})) // the protocol's newer events are noise
-	defer cancel()
+	t.Cleanup(cancel)
 	if err := chromedp.Run(ctx); err != nil { // starts the browser, for the life of ctx
-		t.Fatalf("start %s: %v", browser, err)
+		t.Fatalf("start %s: %v", path, err)
 	}
+	return &browser{t: t, ctx: ctx, dir: artifactDir(t)}
+}
 
-	dir := artifactDir(t)
-	shot := func(name string) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			var png []byte
-			if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(dir, name), png, 0o644)
-		})
-	}
-	// textIs waits until the element's text is want.
-	textIs := func(sel, want string) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			for {
-				var got string
-				if err := chromedp.Text(sel, &got, chromedp.ByQuery).Do(ctx); err == nil && strings.TrimSpace(got) == want {
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
-		})
-	}
-
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Run(stepCtx, actions...); err != nil {
-			var page string
-			dumpCtx, cancelDump := context.WithTimeout(ctx, 5*time.Second)
-			defer cancelDump()
-			_ = chromedp.Run(dumpCtx, chromedp.Text("body", &page, chromedp.ByQuery))
-			t.Fatalf("%s: %v\npage:\n%s", step, err, page)
+// shot saves a screenshot under the artifact dir.
+func (b *browser) shot(name string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var png []byte
+		if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
+			return err
 		}
+		return os.WriteFile(filepath.Join(b.dir, name), png, 0o644)
+	})
+}
+
+// textIs waits until the element's text is want.
+func textIs(sel, want string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		for {
+			var got string
+			if err := chromedp.Text(sel, &got, chromedp.ByQuery).Do(ctx); err == nil && strings.TrimSpace(got) == want {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// run runs one step's actions within 20 s, failing the test with the
+// page's text if they fail.
+func (b *browser) run(step string, actions ...chromedp.Action) {
+	b.t.Helper()
+	stepCtx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Run(stepCtx, actions...); err != nil {
+		var page string
+		dumpCtx, cancelDump := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancelDump()
+		_ = chromedp.Run(dumpCtx, chromedp.Text("body", &page, chromedp.ByQuery))
+		b.t.Fatalf("%s: %v\npage:\n%s", step, err, page)
 	}
-	run("log in",
-		chromedp.Navigate(ui.URL+"/"),
+}
+
+// logIn opens the UI at url and logs in as guest.
+func (b *browser) logIn(url string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.Navigate(url + "/"),
 		chromedp.WaitVisible("#login-user", chromedp.ByQuery),
 		chromedp.SendKeys("#login-user", "guest", chromedp.ByQuery),
 		chromedp.SendKeys("#login-pass", "guest", chromedp.ByQuery),
 		chromedp.Click("#login-btn", chromedp.ByQuery),
 		chromedp.WaitVisible("#overview", chromedp.ByQuery),
+	}
+}
+
+// TestWebUIInChromium drives the embedded UI in headless Chromium: log in,
+// declare a queue, publish to it, see its count change, purge it.
+func TestWebUIInChromium(t *testing.T) {
+	b := startBrowser(t)
+	f := newFixture(t)
+	ui := httptest.NewServer(mgmtui.New(f.b.Server, mgmtui.Options{Node: "warren@test", AMQPAddr: f.b.Addr, UI: mgmtui.UIHandler(), SampleInterval: 100 * time.Millisecond}))
+	t.Cleanup(ui.Close)
+	run, shot := b.run, b.shot
+
+	run("log in",
+		b.logIn(ui.URL),
 		textIs("#total-queues", "0"),
+		textIs("#node-warren_test td:nth-child(2)", "running"),
+		textIs("#node-warren_test td:nth-child(3)", "standalone"),
 		shot("overview.png"))
 
 	run("declare a queue",
@@ -147,4 +175,30 @@ func TestWebUIInChromium(t *testing.T) {
 	if r, err := http.Get(ui.URL + "/app.js"); err != nil || r.StatusCode != http.StatusOK {
 		t.Fatalf("app.js: %v %v", r, err)
 	}
+}
+
+// TestWebUIShowsClusterNodes: the overview of node a of a three-node
+// cluster whose node c is down lists the three nodes, their state and
+// role, and forgets c at the click of its button.
+func TestWebUIShowsClusterNodes(t *testing.T) {
+	b := startBrowser(t)
+	fn, fx := startFakeCluster(t, "warren@a", "warren@b", "warren@c")
+	fn.set(fn.down, "warren@c", true)
+	ui := httptest.NewServer(fx["warren@a"].api)
+	t.Cleanup(ui.Close)
+	b.run("log in and see the nodes",
+		b.logIn(ui.URL),
+		textIs("#cluster-line", "Cluster warren@a · 2 of 3 nodes running · this is warren@a"),
+		textIs("#node-warren_a td:nth-child(2)", "running"),
+		textIs("#node-warren_a td:nth-child(3)", "voter, leader"),
+		textIs("#node-warren_a td:nth-child(4)", "follower"),
+		textIs("#node-warren_b td:nth-child(2)", "running"),
+		textIs("#node-warren_b td:nth-child(3)", "voter"),
+		textIs("#node-warren_c td:nth-child(2)", "down"),
+		textIs("#node-warren_c td:nth-child(3)", "nonvoter"),
+		b.shot("cluster-overview.png"))
+	b.run("forget c",
+		chromedp.Click("#node-warren_c button", chromedp.ByQuery),
+		chromedp.WaitNotPresent("#node-warren_c", chromedp.ByQuery),
+		textIs("#cluster-line", "Cluster warren@a · 2 of 2 nodes running · this is warren@a"))
 }

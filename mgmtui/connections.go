@@ -60,31 +60,38 @@ func (a *API) connectionObject(c broker.ConnectionInfo) object {
 	return o
 }
 
+// localConnections renders this node's connections that u may see.
+func (a *API) localConnections(u *user) []object {
+	var items []object
+	for _, c := range a.visibleConnections(u) {
+		items = append(items, a.connectionObject(c))
+	}
+	return items
+}
+
+// connections are the connections of the whole cluster that u may see.
+func (a *API) connections(r *http.Request, u *user) []object {
+	return a.gather(r.Context(), u, peerConnections, a.localConnections(u))
+}
+
 func (a *API) listConnections(w http.ResponseWriter, r *http.Request, u *user) {
-	vhost, byVhost := "", false
 	if _, aerr := a.vhostVarIfAny(r, u); aerr != nil {
 		writeError(w, aerr)
 		return
-	} else if v := pathVarIfAny(r, "vhost"); v != nil {
-		vhost, byVhost = *v, true
 	}
-	var items []object
-	for _, c := range a.visibleConnections(u) {
-		if !byVhost || c.Vhost == vhost {
-			items = append(items, a.connectionObject(c))
-		}
-	}
-	writeList(w, r, items)
+	vhost := pathVarIfAny(r, "vhost")
+	writeList(w, r, filterObjects(a.connections(r, u), func(o object) bool { return vhost == nil || o["vhost"] == *vhost }))
 }
 
-func (a *API) findConnection(r *http.Request, u *user) (broker.ConnectionInfo, bool) {
+// findConnection returns the request's connection, on any node.
+func (a *API) findConnection(r *http.Request, u *user) (object, bool) {
 	name := pathVar(r, "name")
-	for _, c := range a.visibleConnections(u) {
-		if c.Name == name {
-			return c, true
+	for _, o := range a.connections(r, u) {
+		if o["name"] == name {
+			return o, true
 		}
 	}
-	return broker.ConnectionInfo{}, false
+	return nil, false
 }
 
 func (a *API) getConnection(w http.ResponseWriter, r *http.Request, u *user) {
@@ -93,11 +100,12 @@ func (a *API) getConnection(w http.ResponseWriter, r *http.Request, u *user) {
 		writeError(w, notFound())
 		return
 	}
-	writeJSON(w, http.StatusOK, a.connectionObject(c))
+	writeJSON(w, http.StatusOK, c)
 }
 
-// closeConnection force-closes a connection with 320 CONNECTION_FORCED;
-// the X-Reason header gives the reason, as in RabbitMQ.
+// closeConnection force-closes a connection, on whichever node it is,
+// with 320 CONNECTION_FORCED; the X-Reason header gives the reason, as in
+// RabbitMQ.
 func (a *API) closeConnection(w http.ResponseWriter, r *http.Request, u *user) {
 	c, ok := a.findConnection(r, u)
 	if !ok {
@@ -108,8 +116,36 @@ func (a *API) closeConnection(w http.ResponseWriter, r *http.Request, u *user) {
 	if reason == "" {
 		reason = "Closed via management plugin"
 	}
-	a.srv.CloseConnection(c.Name, reason)
-	w.WriteHeader(http.StatusNoContent)
+	name, _ := c["name"].(string)
+	node, _ := c["node"].(string)
+	if node == a.opts.Node {
+		if !a.closeLocal(u, name, reason) {
+			writeError(w, notFound())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	res := ask[peerClosed](r.Context(), a, []string{node}, peerRequest{Op: peerClose, User: u.Name, Name: name, Reason: reason})
+	got, answered := res[node]
+	switch {
+	case !answered:
+		writeError(w, &apiError{http.StatusServiceUnavailable, "unavailable", "node " + node + " did not answer"})
+	case !got.Closed:
+		writeError(w, notFound())
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// closeLocal closes a connection of this node that u may see.
+func (a *API) closeLocal(u *user, name, reason string) bool {
+	for _, c := range a.visibleConnections(u) {
+		if c.Name == name {
+			return a.srv.CloseConnection(name, reason)
+		}
+	}
+	return false
 }
 
 func (a *API) channelObject(ch broker.ChannelInfo, peers map[string]broker.ConnectionInfo) object {
@@ -129,19 +165,24 @@ func (a *API) channelObject(ch broker.ChannelInfo, peers map[string]broker.Conne
 	}
 }
 
-// channelsOf lists channel objects, filtered by keep.
-func (a *API) channelsOf(u *user, keep func(broker.ChannelInfo) bool) []object {
+// localChannels renders this node's channels of the connections u may see.
+func (a *API) localChannels(u *user) []object {
 	peers := map[string]broker.ConnectionInfo{}
 	for _, c := range a.visibleConnections(u) {
 		peers[c.Name] = c
 	}
 	var items []object
 	for _, ch := range a.srv.ChannelInfos() {
-		if _, ok := peers[ch.Connection]; ok && keep(ch) {
+		if _, ok := peers[ch.Connection]; ok {
 			items = append(items, a.channelObject(ch, peers))
 		}
 	}
 	return items
+}
+
+// channels are the channels of the whole cluster that u may see.
+func (a *API) channels(r *http.Request, u *user) []object {
+	return a.gather(r.Context(), u, peerChannels, a.localChannels(u))
 }
 
 func (a *API) listChannels(w http.ResponseWriter, r *http.Request, u *user) {
@@ -150,7 +191,7 @@ func (a *API) listChannels(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	vhost := pathVarIfAny(r, "vhost")
-	writeList(w, r, a.channelsOf(u, func(ch broker.ChannelInfo) bool { return vhost == nil || ch.Vhost == *vhost }))
+	writeList(w, r, filterObjects(a.channels(r, u), func(o object) bool { return vhost == nil || o["vhost"] == *vhost }))
 }
 
 func (a *API) connectionChannels(w http.ResponseWriter, r *http.Request, u *user) {
@@ -159,12 +200,15 @@ func (a *API) connectionChannels(w http.ResponseWriter, r *http.Request, u *user
 		writeError(w, notFound())
 		return
 	}
-	writeList(w, r, a.channelsOf(u, func(ch broker.ChannelInfo) bool { return ch.Connection == c.Name }))
+	writeList(w, r, filterObjects(a.channels(r, u), func(o object) bool {
+		d, _ := o["connection_details"].(map[string]any)
+		return d != nil && d["name"] == c["name"]
+	}))
 }
 
 func (a *API) getChannel(w http.ResponseWriter, r *http.Request, u *user) {
 	name := pathVar(r, "name")
-	for _, o := range a.channelsOf(u, func(broker.ChannelInfo) bool { return true }) {
+	for _, o := range a.channels(r, u) {
 		if o["name"] == name {
 			writeJSON(w, http.StatusOK, o)
 			return
@@ -173,30 +217,39 @@ func (a *API) getChannel(w http.ResponseWriter, r *http.Request, u *user) {
 	writeError(w, notFound())
 }
 
-func (a *API) listConsumers(w http.ResponseWriter, r *http.Request, u *user) {
-	vhosts, aerr := a.visibleVhosts(r, u)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	seen := map[string]bool{}
-	for _, v := range vhosts {
-		seen[v.Name()] = true
-	}
+// localConsumers renders this node's consumers in the vhosts u may see.
+func (a *API) localConsumers(u *user) []object {
 	peers := map[string]broker.ConnectionInfo{}
 	for _, c := range a.srv.ConnectionInfos() {
 		peers[c.Name] = c
 	}
 	var items []object
 	for _, k := range a.srv.ConsumerInfos() {
-		if seen[k.Vhost] {
-			items = append(items, consumerObject(k, peers[k.Connection]))
+		if a.canSee(u, k.Vhost) {
+			items = append(items, a.consumerObject(k, peers[k.Connection]))
 		}
 	}
-	writeList(w, r, items)
+	return items
 }
 
-func consumerObject(k broker.ConsumerInfo, c broker.ConnectionInfo) object {
+// consumers are the consumers of the whole cluster in the vhosts u may see.
+func (a *API) consumers(r *http.Request, u *user) []object {
+	return a.gather(r.Context(), u, peerConsumers, a.localConsumers(u))
+}
+
+func (a *API) listConsumers(w http.ResponseWriter, r *http.Request, u *user) {
+	if _, aerr := a.vhostVarIfAny(r, u); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	vhost := pathVarIfAny(r, "vhost")
+	writeList(w, r, filterObjects(a.consumers(r, u), func(o object) bool {
+		q, _ := o["queue"].(map[string]any)
+		return vhost == nil || (q != nil && q["vhost"] == *vhost)
+	}))
+}
+
+func (a *API) consumerObject(k broker.ConsumerInfo, c broker.ConnectionInfo) object {
 	peerHost, peerPort, _ := splitHost(c.Peer)
 	return object{
 		"consumer_tag": k.Tag, "exclusive": k.Exclusive, "ack_required": k.AckRequired,
@@ -206,8 +259,20 @@ func consumerObject(k broker.ConsumerInfo, c broker.ConnectionInfo) object {
 		"channel_details": map[string]any{
 			"name": fmt.Sprintf("%s (%d)", k.Connection, k.Channel), "number": k.Channel,
 			"connection_name": k.Connection, "peer_host": peerHost, "peer_port": peerPort, "user": c.User,
+			"node": a.opts.Node,
 		},
 	}
+}
+
+// filterObjects returns the items keep keeps.
+func filterObjects(items []object, keep func(object) bool) []object {
+	var out []object
+	for _, it := range items {
+		if keep(it) {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // pathVarIfAny returns a decoded path variable, or nil when the route has none.

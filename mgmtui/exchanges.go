@@ -17,7 +17,7 @@ func (a *API) exchangeObject(v *broker.Vhost, e *exchange.Exchange) object {
 		policy = p
 	}
 	return object{
-		"name": e.Name, "vhost": vhost, "type": e.Kind.String(), "durable": e.Durable,
+		"name": e.Name, "vhost": vhost, "node": a.opts.Node, "type": e.Kind.String(), "durable": e.Durable,
 		"auto_delete": e.AutoDelete, "internal": e.Internal, "arguments": tableToJSON(e.Args),
 		"user_who_performed_action": "",
 		"message_stats":             messageStats(&stats, rates, broker.StatPublishIn, broker.StatPublishOut),

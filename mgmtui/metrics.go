@@ -99,7 +99,7 @@ func (a *API) metrics(w http.ResponseWriter, _ *http.Request, _ *user) {
 	m.gauge("rabbitmq_alarms_memory_used_watermark", "is 1 if VM memory watermark alarm is in effect", alarm("memory"))
 	m.gauge("rabbitmq_alarms_free_disk_space_watermark", "is 1 if free disk space watermark alarm is in effect", alarm("disk"))
 	m.header("rabbitmq_identity_info", "RabbitMQ node & cluster identity info", "gauge")
-	m.sample("rabbitmq_identity_info", `rabbitmq_node="`+escapeLabel(a.opts.Node)+`",rabbitmq_cluster="`+escapeLabel(a.opts.Node)+`"`, 1)
+	m.sample("rabbitmq_identity_info", `rabbitmq_node="`+escapeLabel(a.opts.Node)+`",rabbitmq_cluster="`+escapeLabel(a.clusterName())+`"`, 1)
 }
 
 // promWriter writes Prometheus' text exposition format.

@@ -2,10 +2,8 @@ package mgmtui
 
 import (
 	"net/http"
-	"os"
 	"runtime"
 	"strconv"
-	"time"
 
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/broker"
@@ -23,22 +21,28 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request, u *user) {
 	vhosts, _ := a.visibleVhosts(r, u)
 	var stats broker.MessageStats
 	var totals queueTotals
-	var queues, exchanges, consumers int
+	var queues, exchanges int
 	for _, v := range vhosts {
 		ms := v.MessageStats()
 		stats.Add(&ms)
 		for _, q := range v.Queues() {
-			info := q.Info()
-			totals.add(info)
-			consumers += info.Consumers
+			totals.add(q.Info())
 			queues++
 		}
 		exchanges += len(v.Exchanges())
 	}
-	conns := a.visibleConnections(u)
-	channels := 0
-	for _, c := range conns {
-		channels += c.Channels
+	// Connections, channels and consumers are each node's own: this
+	// node's, and those of every other node that answers.
+	mine := a.localTotals(u)
+	listeners, contexts := mine.Listeners, mine.Contexts
+	conns, channels, consumers := mine.Connections, mine.Channels, mine.Consumers
+	peers := a.peers()
+	answers := ask[peerTotals](r.Context(), a, peers, peerRequest{Op: peerOverview, User: u.Name})
+	for _, node := range peers {
+		if t, ok := answers[node]; ok {
+			conns, channels, consumers = conns+t.Connections, channels+t.Channels, consumers+t.Consumers
+			listeners, contexts = append(listeners, t.Listeners...), append(contexts, t.Contexts...)
+		}
 	}
 	rates := a.rates.rates(overviewKey)
 	if !u.seesAll() {
@@ -50,7 +54,7 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request, u *user) {
 		"product_name":       "Warren",
 		"product_version":    a.srv.Config().Version,
 		"rates_mode":         "basic",
-		"cluster_name":       a.opts.Node,
+		"cluster_name":       a.clusterName(),
 		"node":               a.opts.Node,
 		"erlang_version":     runtime.Version(),
 		"exchange_types":     exchangeTypes,
@@ -58,68 +62,56 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request, u *user) {
 		"message_stats":      messageStats(&stats, rates),
 		"queue_totals":       totals.object(rates),
 		"object_totals": map[string]any{
-			"connections": len(conns), "channels": channels, "exchanges": exchanges,
+			"connections": conns, "channels": channels, "exchanges": exchanges,
 			"queues": queues, "consumers": consumers,
 		},
-		"listeners": a.listeners(),
-		"contexts": []map[string]any{{
-			"node": a.opts.Node, "description": "Warren Management", "path": "/",
-			"port": strconv.Itoa(port(a.opts.HTTPAddr)),
-		}},
+		"listeners":                 listeners,
+		"contexts":                  contexts,
 		"statistics_db_event_queue": 0,
 	})
 }
 
-func (a *API) listeners() []map[string]any {
-	out := []map[string]any{}
+// localTotals is this node's part of the overview for u: its
+// connections, channels and consumers that u may see, its listeners and
+// its management context.
+func (a *API) localTotals(u *user) peerTotals {
+	t := peerTotals{Listeners: a.listeners(), Contexts: a.contexts()}
+	for _, c := range a.visibleConnections(u) {
+		t.Connections++
+		t.Channels += c.Channels
+	}
+	for _, k := range a.srv.ConsumerInfos() {
+		if a.canSee(u, k.Vhost) {
+			t.Consumers++
+		}
+	}
+	return t
+}
+
+// listeners are this node's, as /api/overview lists them.
+func (a *API) listeners() []object {
+	out := []object{}
 	add := func(protocol, addr string) {
 		if addr == "" {
 			return
 		}
 		host, _, _ := splitHost(addr)
-		out = append(out, map[string]any{"node": a.opts.Node, "protocol": protocol, "ip_address": host, "port": port(addr), "socket_opts": map[string]any{}})
+		out = append(out, object{"node": a.opts.Node, "protocol": protocol, "ip_address": host, "port": port(addr), "socket_opts": map[string]any{}})
 	}
 	add("amqp", a.opts.AMQPAddr)
 	add("http", a.opts.HTTPAddr)
 	return out
 }
 
-func (a *API) clusterName(w http.ResponseWriter, _ *http.Request, _ *user) {
-	writeJSON(w, http.StatusOK, map[string]any{"name": a.opts.Node})
-}
-
-func (a *API) nodes(w http.ResponseWriter, _ *http.Request, _ *user) {
-	writeJSON(w, http.StatusOK, []map[string]any{a.node()})
-}
-
-func (a *API) nodeByName(w http.ResponseWriter, r *http.Request, _ *user) {
-	if pathVar(r, "node") != a.opts.Node {
-		writeError(w, notFound())
-		return
+// contexts are this node's web contexts (its management listener).
+func (a *API) contexts() []object {
+	if a.opts.HTTPAddr == "" {
+		return []object{}
 	}
-	writeJSON(w, http.StatusOK, a.node())
-}
-
-func (a *API) node() map[string]any {
-	res := a.srv.Resources()
-	alarms := a.srv.Alarms()
-	has := func(n string) bool {
-		for _, x := range alarms {
-			if x == n {
-				return true
-			}
-		}
-		return false
-	}
-	return map[string]any{
-		"name": a.opts.Node, "type": "disc", "running": true, "being_drained": false,
-		"mem_used": res.MemoryUsed, "mem_limit": res.MemoryLimit, "mem_alarm": has("memory"),
-		"disk_free": res.DiskFree, "disk_free_limit": res.DiskFreeLimit, "disk_free_alarm": has("disk"),
-		"proc_used": runtime.NumGoroutine(), "processors": runtime.NumCPU(),
-		"uptime": time.Since(a.started).Milliseconds(), "os_pid": strconv.Itoa(os.Getpid()),
-		"partitions": []string{}, "rates_mode": "basic", "run_queue": 0,
-		"sockets_used": len(a.srv.ConnectionInfos()),
-	}
+	return []object{{
+		"node": a.opts.Node, "description": "Warren Management", "path": "/",
+		"port": strconv.Itoa(port(a.opts.HTTPAddr)),
+	}}
 }
 
 func (a *API) whoami(w http.ResponseWriter, _ *http.Request, u *user) {

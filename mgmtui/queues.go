@@ -105,16 +105,10 @@ func (a *API) getQueue(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	o := a.queueObject(q)
-	var consumers []object
-	peers := map[string]broker.ConnectionInfo{}
-	for _, c := range a.srv.ConnectionInfos() {
-		peers[c.Name] = c
-	}
-	for _, k := range a.srv.ConsumerInfos() {
-		if k.Vhost == v.Name() && k.Queue == q.Name() {
-			consumers = append(consumers, consumerObject(k, peers[k.Connection]))
-		}
-	}
+	consumers := filterObjects(a.consumers(r, u), func(k object) bool {
+		kq, _ := k["queue"].(map[string]any)
+		return kq != nil && kq["vhost"] == v.Name() && kq["name"] == q.Name()
+	})
 	if consumers == nil {
 		consumers = []object{}
 	}

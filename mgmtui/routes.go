@@ -15,9 +15,10 @@ func (a *API) routes() {
 	h("/metrics", noAuth, a.metrics, get)
 
 	h("/api/overview", anyUser, a.overview, get)
-	h("/api/cluster-name", anyUser, a.clusterName, get)
+	h("/api/cluster-name", anyUser, a.getClusterName, get)
 	h("/api/nodes", monitor, a.nodes, get)
 	h("/api/nodes/{node}", monitor, a.nodeByName, get)
+	h("/api/nodes/{node}", adminOnly, a.forgetNode, del) // Warren's: RabbitMQ forgets with rabbitmqctl
 	h("/api/whoami", anyUser, a.whoami, get)
 	h("/api/extensions", anyUser, a.extensions, get)
 	h("/api/health/checks/alarms", anyUser, a.healthAlarms, get)

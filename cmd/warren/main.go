@@ -123,8 +123,9 @@ func run(args []string) error {
 	cfg.QueuePaging.MaxBytes = int64(min(o.queueBytes, math.MaxInt64))
 	cfg.Logger = log
 
+	var node *cluster.Node
 	if o.clusterListen != "" {
-		node, err := newClusterNode(o, log)
+		node, err = newClusterNode(o, log)
 		if err != nil {
 			return err
 		}
@@ -173,22 +174,37 @@ func run(args []string) error {
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	var mgmt *http.Server
-	if o.mgmtListen != "" {
-		mln, err := net.Listen("tcp", o.mgmtListen)
-		if err != nil {
-			ln.Close()
-			srv.Close(context.Background())
-			return fmt.Errorf("listen management %s: %w", o.mgmtListen, err)
-		}
-		api := mgmtui.New(srv, mgmtui.Options{Node: o.nodeName, AMQPAddr: ln.Addr().String(), HTTPAddr: mln.Addr().String(), UI: mgmtui.UIHandler(), Logger: log})
-		defer api.Close()
-		mgmt = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := mgmt.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- fmt.Errorf("management listener: %w", err)
+	// A cluster node runs the management API even without a listener:
+	// the other nodes' APIs ask it for its connections and figures.
+	if o.mgmtListen != "" || node != nil {
+		mopts := mgmtui.Options{Node: o.nodeName, AMQPAddr: ln.Addr().String(), UI: mgmtui.UIHandler(), Logger: log}
+		var mln net.Listener
+		if o.mgmtListen != "" {
+			if mln, err = net.Listen("tcp", o.mgmtListen); err != nil {
+				ln.Close()
+				srv.Close(context.Background())
+				return fmt.Errorf("listen management %s: %w", o.mgmtListen, err)
 			}
-		}()
-		log.Info("management listening", "addr", mln.Addr().String())
+			mopts.HTTPAddr = mln.Addr().String()
+		}
+		if node != nil {
+			mopts.Cluster = mgmtCluster{node}
+		}
+		api := mgmtui.New(srv, mopts)
+		defer api.Close()
+		if node != nil {
+			node.SetQueryHandler(api.AnswerPeer)
+			defer node.SetQueryHandler(nil)
+		}
+		if mln != nil {
+			mgmt = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+			go func() {
+				if err := mgmt.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					serveErr <- fmt.Errorf("management listener: %w", err)
+				}
+			}()
+			log.Info("management listening", "addr", mln.Addr().String())
+		}
 	}
 	log.Info("warren started", "amqp", ln.Addr().String(), "data_dir", cfg.DataDir)
 	tuneCtx, stopTuning := context.WithCancel(context.Background())

@@ -13,6 +13,8 @@
 //	purge queue NAME
 //	export FILE
 //	import FILE
+//	cluster status
+//	cluster forget NODE
 package main
 
 import (
@@ -36,7 +38,7 @@ func main() {
 }
 
 // errUsage reports a command line warrenctl does not understand.
-var errUsage = errors.New("usage: warrenctl [--url U] [--user N] [--password P] [--vhost V] list|declare|delete|purge|export|import ...")
+var errUsage = errors.New("usage: warrenctl [--url U] [--user N] [--password P] [--vhost V] list|declare|delete|purge|export|import|cluster ...")
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("warrenctl", flag.ContinueOnError)
@@ -85,6 +87,8 @@ func run(args []string, out io.Writer) error {
 		}
 		_, err = c.do(http.MethodPost, "/definitions", b)
 		return err
+	case "cluster":
+		return cmd.cluster(rest[1:])
 	}
 	return errUsage
 }
@@ -108,7 +112,7 @@ var listColumns = map[string][]string{
 	"queues":      {"vhost", "name", "messages", "messages_ready", "messages_unacknowledged", "consumers"},
 	"exchanges":   {"vhost", "name", "type", "durable"},
 	"bindings":    {"vhost", "source", "destination", "destination_type", "routing_key"},
-	"connections": {"name", "user", "vhost", "channels"},
+	"connections": {"name", "node", "user", "vhost", "channels"},
 	"users":       {"name", "tags"},
 	"vhosts":      {"name", "messages"},
 	"policies":    {"vhost", "name", "pattern", "apply-to", "priority", "definition"},

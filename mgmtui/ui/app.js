@@ -197,18 +197,40 @@ async function overviewPage() {
   const importInput = h('input', { type: 'file', id: 'defs-file', accept: '.json,application/json' });
   return h('div', { id: 'overview' },
     h('h2', {}, 'Overview'),
+    h('p', { id: 'cluster-line' }, nodes.some(n => n.raft)
+      ? `Cluster ${o.cluster_name} · ${nodes.filter(n => n.running).length} of ${nodes.length} nodes running · this is ${o.node}`
+      : `Node ${o.node}`),
     h('div', { class: 'totals' },
       ['connections', 'channels', 'exchanges', 'queues', 'consumers'].map(k => h('div', {}, k, h('b', { id: 'total-' + k }, fmt(ot[k])))),
       h('div', {}, 'messages', h('b', { id: 'total-messages' }, fmt(qt.messages)))),
+    h('section', {}, h('h3', {}, 'Nodes'), nodesTable(nodes)),
     chart('Queued messages', [{ name: 'Ready', color: '#d80', values: col('ready') }, { name: 'Unacked', color: '#36c', values: col('unacked') }]),
     chart('Message rates (/s)', [{ name: 'Publish', color: '#c33', values: col('publish') }, { name: 'Deliver/get', color: '#393', values: col('deliver') }, { name: 'Ack', color: '#36c', values: col('ack') }]),
-    h('section', {}, h('h3', {}, 'Nodes'), table(['Name', 'Memory', 'Disk free', 'Uptime', 'Alarms'], nodes.map(n =>
-      h('tr', {}, td(n.name), td(fmt(Math.round(n.mem_used / 1048576)) + ' MiB', true), td(fmt(Math.round(n.disk_free / 1048576)) + ' MiB', true),
-        td(fmt(Math.round(n.uptime / 1000)) + ' s', true), td([n.mem_alarm && 'memory', n.disk_free_alarm && 'disk'].filter(Boolean).join(', ') || 'none'))))),
-    h('section', {}, h('h3', {}, 'Listeners'), table(['Protocol', 'Address', 'Port'], (o.listeners || []).map(l => h('tr', {}, td(l.protocol), td(l.ip_address), td(l.port, true))))),
+    h('section', {}, h('h3', {}, 'Listeners'), table(['Node', 'Protocol', 'Address', 'Port'], (o.listeners || []).map(l => h('tr', {}, td(l.node), td(l.protocol), td(l.ip_address), td(l.port, true))))),
     h('section', {}, h('h3', {}, 'Definitions'),
       h('button', { id: 'defs-export', onclick: exportDefinitions }, 'Download definitions'), ' ',
       importInput, h('button', { id: 'defs-import', onclick: () => importDefinitions(importInput) }, 'Upload definitions')));
+}
+
+// nodesTable lists the nodes of /api/nodes: whether each runs, its part
+// in the cluster's metadata log (Warren's raft object; none on a
+// standalone node) and the figures it reported. A stopped node can be
+// forgotten (administrators).
+function nodesTable(nodes) {
+  const mib = v => (v == null ? '' : fmt(Math.round(v / 1048576)) + ' MiB');
+  const role = r => !r ? 'standalone' : [r.suffrage, r.leader && 'leader'].filter(Boolean).join(', ');
+  const admin = state.user && (state.user.tags || []).includes('administrator');
+  return table(['Name', 'State', 'Role', 'Raft state', 'Applied', 'Memory', 'Disk free', 'Uptime', 'Alarms', ''], nodes.map(n => {
+    const r = n.raft;
+    return h('tr', { id: 'node-' + n.name.replace(/[^A-Za-z0-9_-]/g, '_'), class: n.running ? 'node-up' : 'node-down' },
+      td(n.name), td(h('span', { class: n.running ? 'up' : 'down' }, n.running ? 'running' : 'down')), td(role(r)),
+      td(r && r.state || ''), td(r && r.applied_index != null ? fmt(r.applied_index) : '', true),
+      td(mib(n.mem_used), true), td(mib(n.disk_free), true),
+      td(n.uptime == null ? '' : fmt(Math.round(n.uptime / 1000)) + ' s', true),
+      td(n.running ? [n.mem_alarm && 'memory', n.disk_free_alarm && 'disk'].filter(Boolean).join(', ') || 'none' : ''),
+      td(admin && r && !n.running ? h('button', { class: 'danger', title: 'Remove it from the cluster; started again, it joins as a new member',
+        onclick: () => action(n.name + ' forgotten', () => api('DELETE', '/nodes/' + enc(n.name))) }, 'Forget') : ''));
+  }));
 }
 
 async function exportDefinitions() {
@@ -235,16 +257,16 @@ async function importDefinitions(input) {
 
 async function connectionsPage() {
   const conns = await api('GET', vhost() ? '/vhosts/' + enc(vhost()) + '/connections' : '/connections');
-  return h('div', {}, h('h2', {}, 'Connections'), h('section', {}, table(['Name', 'Client name', 'User', 'Vhost', 'Channels', 'In', 'Out', ''],
-    conns.map(c => h('tr', {}, td(c.name), td((c.client_properties || {}).connection_name || ''), td(c.user), td(c.vhost), td(c.channels, true),
+  return h('div', {}, h('h2', {}, 'Connections'), h('section', {}, table(['Name', 'Client name', 'Node', 'User', 'Vhost', 'Channels', 'In', 'Out', ''],
+    conns.map(c => h('tr', {}, td(c.name), td((c.client_properties || {}).connection_name || ''), td(c.node), td(c.user), td(c.vhost), td(c.channels, true),
       td(rate(c.recv_oct_details), true), td(rate(c.send_oct_details), true),
       td(h('button', { class: 'danger', onclick: () => action('Connection closed', () => api('DELETE', '/connections/' + enc(c.name))) }, 'Force close')))))));
 }
 
 async function channelsPage() {
   const chans = await api('GET', '/channels');
-  return h('div', {}, h('h2', {}, 'Channels'), h('section', {}, table(['Channel', 'User', 'Vhost', 'Consumers', 'Prefetch', 'Unacked', 'Confirm', 'Publish', 'Deliver'],
-    chans.filter(c => !vhost() || c.vhost === vhost()).map(c => h('tr', {}, td(c.name), td(c.user), td(c.vhost), td(c.consumer_count, true), td(c.prefetch_count, true),
+  return h('div', {}, h('h2', {}, 'Channels'), h('section', {}, table(['Channel', 'Node', 'User', 'Vhost', 'Consumers', 'Prefetch', 'Unacked', 'Confirm', 'Publish', 'Deliver'],
+    chans.filter(c => !vhost() || c.vhost === vhost()).map(c => h('tr', {}, td(c.name), td(c.node), td(c.user), td(c.vhost), td(c.consumer_count, true), td(c.prefetch_count, true),
       td(c.messages_unacknowledged, true), td(c.confirm ? 'yes' : 'no'), td(rate((c.message_stats || {}).publish_details), true),
       td(rate((c.message_stats || {}).deliver_get_details), true))))));
 }
