@@ -103,7 +103,7 @@ func DefaultConfig() Config {
 		PushPullInterval:   30 * time.Second,
 		RejoinInterval:     2 * time.Second,
 		ReconcileInterval:  5 * time.Second,
-		ProposeTimeout:     5 * time.Second,
+		ProposeTimeout:     4 * time.Second,
 	}
 }
 

@@ -29,7 +29,7 @@
 // index and the check's answer; the follower returns once its own state
 // machine has applied that index, so the client reads its write on the
 // node it used. Without a leader and a majority Propose fails within
-// Config.ProposeTimeout with 541 INTERNAL_ERROR saying so; an op is
+// Config.ProposeTimeout (4 s) with 541 INTERNAL_ERROR saying so; an op is
 // applied on every node or on none.
 //
 // CatchUp (used by the broker before it answers 404) asks the leader for
