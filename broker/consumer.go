@@ -189,7 +189,10 @@ func (ch *channel) onConsume(m *amqp.BasicConsume) error {
 	ch.mu.Unlock()
 	if err := q.AddConsumer(c, queue.ConsumerOptions{NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority}); err != nil {
 		ch.dropConsumer(tag)
+		var ae *amqp.Error
 		switch {
+		case errors.As(err, &ae): // a queue on another node: its node's answer
+			return ae
 		case errors.Is(err, queue.ErrExclusiveConsumer):
 			return amqp.Errorf(amqp.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", name, ch.vhost().name)
 		case errors.Is(err, queue.ErrQueueDeleted):
