@@ -187,7 +187,7 @@ func (ch *channel) onConsume(m *amqp.BasicConsume) error {
 	c := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, exclusive: m.Exclusive, prefetch: ch.prefetch}
 	ch.consumers[tag] = c
 	ch.mu.Unlock()
-	if err := q.AddConsumer(c, queue.ConsumerOptions{NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority}); err != nil {
+	if err := q.AddConsumer(c, queue.ConsumerOptions{NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority, Prefetch: c.prefetch}); err != nil {
 		ch.dropConsumer(tag)
 		var ae *amqp.Error
 		switch {

@@ -108,6 +108,10 @@ func (q *localQueue) Settle(how Settlement, entries []QueueEntry) {
 	}
 }
 
+// Touch resets the x-expires countdown (a declare from another node of
+// the cluster counts as a use).
+func (q *localQueue) Touch() { q.queue.Touch() }
+
 // Purge implements QueueHandle.
 func (q *localQueue) Purge() int { return q.queue.Purge() }
 
