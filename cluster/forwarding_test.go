@@ -197,3 +197,260 @@ func TestRemoteGetAndSettle(t *testing.T) {
 		t.Fatalf("passive declare after delete: %v", err)
 	}
 }
+
+// TestHomeNodeDown stops the home node of a queue: a consumer of it on
+// another node gets basic.cancel, a passive declare gets RabbitMQ's 404,
+// publishes to it are nacked while those to queues that are up are
+// confirmed; restarted, the node has its durable messages back, reachable
+// from the others.
+func TestHomeNodeDown(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	home, far := c.Nodes[1], c.Nodes[2]
+	hch := channel(t, home)
+	_, err := hch.QueueDeclare("durable", true, false, false, false, nil)
+	must(t, err)
+	_, err = channel(t, far).QueueDeclare("up", true, false, false, false, nil)
+	must(t, err)
+	sameMetadata(t, c)
+	fch := channel(t, far)
+	must(t, fch.Confirm(false))
+	confirmAll(t, fch, "", "durable", true, "kept-1", "kept-2")
+
+	cch := channel(t, far)
+	cancels := cch.NotifyCancel(make(chan string, 1))
+	_, err = cch.Consume("durable", "watcher", false, false, false, false, rmq.Table{"x-priority": -1})
+	must(t, err)
+	waitCounts(t, c, home, "durable", 0, 2, 1)
+
+	home.Stop()
+	select {
+	case tag := <-cancels:
+		if tag != "watcher" {
+			t.Fatalf("basic.cancel for %q", tag)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no basic.cancel for the consumer of a queue whose node stopped")
+	}
+	_, err = channel(t, far).QueueDeclarePassive("durable", true, false, false, false, nil)
+	var ae *rmq.Error
+	want := "NOT_FOUND - home node '" + home.Name + "' of durable queue 'durable' in vhost '/' is down or inaccessible"
+	if !errors.As(err, &ae) || ae.Code != 404 || ae.Reason != want {
+		t.Fatalf("passive declare: %v, want 404 %s", err, want)
+	}
+	_, err = channel(t, far).Consume("durable", "", false, false, false, false, nil)
+	if !errors.As(err, &ae) || ae.Code != 404 {
+		t.Fatalf("consume: %v", err)
+	}
+	confirmAll(t, fch, "", "up", true, "still-confirmed")
+	confirms := fch.NotifyPublish(make(chan rmq.Confirmation, 1))
+	must(t, fch.Publish("", "durable", false, false, rmq.Publishing{DeliveryMode: rmq.Persistent, Body: []byte("lost")}))
+	select {
+	case conf := <-confirms:
+		if conf.Ack {
+			t.Fatal("a publish to a queue whose node is down was confirmed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no confirm for a publish to a queue whose node is down")
+	}
+
+	// Not WaitFormed: hashicorp/raft's RestoreCommittedLogs does not
+	// read the configuration entries it replays, so a node restarted
+	// before a snapshot covers its last configuration comes back without
+	// one until the leader sends a newer one (it follows the leader all
+	// the same).
+	home.Start()
+	ch := channel(t, far)
+	c.Eventually(10*time.Second, "the queue reachable again", func() error {
+		_, err := channel(t, far).QueueDeclarePassive("durable", true, false, false, false, nil)
+		return err
+	})
+	var got []string
+	for range 2 {
+		d, ok, err := ch.Get("durable", true)
+		must(t, err)
+		if !ok {
+			t.Fatalf("after the restart the queue has %v only", got)
+		}
+		if !d.Redelivered {
+			t.Errorf("%q was delivered before the stop but is not redelivered", d.Body)
+		}
+		got = append(got, string(d.Body))
+	}
+	if strings.Join(got, ",") != "kept-1,kept-2" {
+		t.Fatalf("after the restart: %v", got)
+	}
+}
+
+// TestRemoteConsumerGoneRequeues: deliveries a remote consumer did not
+// ack go back to the queue at home when its channel closes and when its
+// connection closes, flagged redelivered.
+func TestRemoteConsumerGoneRequeues(t *testing.T) {
+	c := clustertest.Start(t, 2)
+	home, far := c.Nodes[0], c.Nodes[1]
+	_, err := channel(t, home).QueueDeclare("q", false, false, false, false, nil)
+	must(t, err)
+	sameMetadata(t, c)
+	pch := channel(t, home)
+	must(t, pch.Confirm(false))
+	confirmAll(t, pch, "", "q", false, "1", "2", "3")
+
+	conn := dial(t, far.URL)
+	ch, err := conn.Channel()
+	must(t, err)
+	ds, err := ch.Consume("q", "", false, false, false, false, nil)
+	must(t, err)
+	for range 3 {
+		receiveWithin(t, ds)
+	}
+	waitCounts(t, c, home, "q", 0, 3, 1)
+	must(t, ch.Close())
+	waitCounts(t, c, home, "q", 3, 0, 0)
+
+	ch, err = conn.Channel()
+	must(t, err)
+	ds, err = ch.Consume("q", "", false, false, false, false, nil)
+	must(t, err)
+	for range 3 {
+		if d := receiveWithin(t, ds); !d.Redelivered {
+			t.Errorf("%q requeued but not redelivered", d.Body)
+		}
+	}
+	waitCounts(t, c, home, "q", 0, 3, 1)
+	must(t, conn.Close())
+	waitCounts(t, c, home, "q", 3, 0, 0)
+}
+
+// TestRemoteQueueDeletedCancelsConsumers: deleting a queue (from its home
+// node) cancels its consumers on other nodes with basic.cancel.
+func TestRemoteQueueDeletedCancelsConsumers(t *testing.T) {
+	c := clustertest.Start(t, 2)
+	home, far := c.Nodes[0], c.Nodes[1]
+	_, err := channel(t, home).QueueDeclare("q", false, false, false, false, nil)
+	must(t, err)
+	sameMetadata(t, c)
+	ch := channel(t, far)
+	cancels := ch.NotifyCancel(make(chan string, 1))
+	_, err = ch.Consume("q", "c1", false, false, false, false, nil)
+	must(t, err)
+	_, err = channel(t, home).QueueDelete("q", false, false, false)
+	must(t, err)
+	select {
+	case tag := <-cancels:
+		if tag != "c1" {
+			t.Fatalf("basic.cancel for %q", tag)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no basic.cancel")
+	}
+}
+
+// TestRoutingFeaturesAcrossNodes: a mandatory publish on one node that
+// reaches no queue is returned, one that reaches a queue on another node
+// is not; an alternate exchange leads to a queue on another node; a
+// message rejected on one node is dead-lettered to a queue on another;
+// a message that expires in a queue on another node is dead-lettered too.
+func TestRoutingFeaturesAcrossNodes(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	a, b, pub := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	ach, bch := channel(t, a), channel(t, b)
+	must(t, ach.ExchangeDeclare("ae", "fanout", false, false, false, false, nil))
+	must(t, ach.ExchangeDeclare("main", "direct", false, false, false, false, rmq.Table{"alternate-exchange": "ae"}))
+	_, err := ach.QueueDeclare("unrouted", false, false, false, false, nil)
+	must(t, err)
+	must(t, ach.QueueBind("unrouted", "", "ae", false, nil))
+	_, err = bch.QueueDeclare("routed", false, false, false, false, nil)
+	must(t, err)
+	must(t, bch.QueueBind("routed", "k", "main", false, nil))
+	must(t, ach.ExchangeDeclare("dlx", "fanout", false, false, false, false, nil))
+	_, err = ach.QueueDeclare("dead", false, false, false, false, nil)
+	must(t, err)
+	must(t, ach.QueueBind("dead", "", "dlx", false, nil))
+	_, err = bch.QueueDeclare("work", false, false, false, false, rmq.Table{"x-dead-letter-exchange": "dlx"})
+	must(t, err)
+	_, err = bch.QueueDeclare("short", false, false, false, false, rmq.Table{"x-dead-letter-exchange": "dlx", "x-message-ttl": int32(50)})
+	must(t, err)
+	sameMetadata(t, c)
+
+	ch := channel(t, pub)
+	must(t, ch.Confirm(false))
+	returns := ch.NotifyReturn(make(chan rmq.Return, 1))
+	confirms := ch.NotifyPublish(make(chan rmq.Confirmation, 1))
+	publish := func(ex, key string, mandatory bool, body string) {
+		t.Helper()
+		must(t, ch.Publish(ex, key, mandatory, false, rmq.Publishing{Body: []byte(body)}))
+		if conf := <-confirms; !conf.Ack {
+			t.Fatalf("publish of %s nacked", body)
+		}
+	}
+	publish("", "nowhere", true, "returned")
+	select {
+	case r := <-returns:
+		if r.ReplyCode != 312 || string(r.Body) != "returned" {
+			t.Fatalf("return: %d %q", r.ReplyCode, r.Body)
+		}
+	default:
+		t.Fatal("no basic.return before the confirm of an unroutable mandatory publish")
+	}
+	publish("", "routed", true, "to-b")
+	publish("main", "k", false, "via-main")
+	publish("main", "other", false, "via-ae")
+	select {
+	case r := <-returns:
+		t.Fatalf("returned a routed message: %q", r.Body)
+	default:
+	}
+	getOne := func(n *clustertest.Node, q, want string) {
+		t.Helper()
+		c.Eventually(5*time.Second, "a message in "+q, func() error {
+			d, ok, err := channel(t, n).Get(q, true)
+			switch {
+			case err != nil:
+				return err
+			case !ok:
+				return errors.New("empty")
+			case string(d.Body) != want:
+				t.Fatalf("%s: got %q, want %q", q, d.Body, want)
+			}
+			return nil
+		})
+	}
+	getOne(a, "routed", "to-b")
+	getOne(a, "routed", "via-main")
+	getOne(b, "unrouted", "via-ae")
+
+	publish("", "work", false, "rejected")
+	wch := channel(t, a)
+	d, ok, err := wch.Get("work", false)
+	if err != nil || !ok {
+		t.Fatalf("get from work: %v %v", ok, err)
+	}
+	must(t, d.Reject(false))
+	getOne(pub, "dead", "rejected")
+
+	publish("", "short", false, "expired")
+	getOne(pub, "dead", "expired")
+}
+
+// TestBalancedLocator: queues declared on one node with the balanced
+// locator spread over the running nodes.
+func TestBalancedLocator(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	ch := channel(t, c.Nodes[0])
+	homes := map[string]int{}
+	for i := range 6 {
+		name := fmt.Sprintf("b%d", i)
+		_, err := ch.QueueDeclare(name, false, false, false, false, rmq.Table{"x-queue-leader-locator": "balanced"})
+		must(t, err)
+		homes[c.Nodes[0].Server.Vhost("/").Queue(name).Info().Node]++
+	}
+	for _, n := range c.Nodes {
+		if homes[n.Name] != 2 {
+			t.Fatalf("balanced queues per node: %v", homes)
+		}
+	}
+	_, err := ch.QueueDeclare("local", false, false, false, false, nil)
+	must(t, err)
+	if node := c.Nodes[0].Server.Vhost("/").Queue("local").Info().Node; node != c.Nodes[0].Name {
+		t.Fatalf("a client-local queue declared on %s lives on %s", c.Nodes[0].Name, node)
+	}
+}
