@@ -115,8 +115,18 @@ func available(q QueueHandle) error {
 }
 
 // HomeQueue returns the shared queue named name in vhost if this node is
-// its home, else nil. The cluster serves the other nodes with it.
+// its home, else nil. The cluster serves the other nodes with it. After a
+// miss it catches up with the cluster and looks again (lookAgain): a
+// node that declared a queue homed here may have applied the declare
+// before this one.
 func (s *Server) HomeQueue(vhost, name string) QueueHandle {
+	if q := s.homeQueue(vhost, name); q != nil || !s.lookAgain() {
+		return q
+	}
+	return s.homeQueue(vhost, name)
+}
+
+func (s *Server) homeQueue(vhost, name string) QueueHandle {
 	v := s.Vhost(vhost)
 	if v == nil {
 		return nil

@@ -240,11 +240,11 @@ func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (QueueHandl
 	return q, nil
 }
 
-// touch resets the x-expires countdown of a queue of this node (a
-// declare counts as a use).
+// touch resets the x-expires countdown of a queue (a declare counts as
+// a use); a queue on another node is touched there.
 func touch(q QueueHandle) {
-	if lq, ok := q.(*localQueue); ok {
-		lq.queue.Touch()
+	if t, ok := q.(interface{ Touch() }); ok {
+		t.Touch()
 	}
 }
 

@@ -454,3 +454,48 @@ func TestBalancedLocator(t *testing.T) {
 		t.Fatalf("a client-local queue declared on %s lives on %s", c.Nodes[0].Name, node)
 	}
 }
+
+// TestRemoteConsumerCredit: a consumer on another node without a
+// prefetch limit holds at most the link's credit (400) of unacked
+// deliveries while it does not ack, the rest waits at home; a no-ack
+// consumer gets every message, its credit coming back as they are handed
+// on; an exclusive consumer on one node keeps others out.
+func TestRemoteConsumerCredit(t *testing.T) {
+	c := clustertest.Start(t, 2)
+	home, far := c.Nodes[0], c.Nodes[1]
+	hch := channel(t, home)
+	for _, q := range []string{"slow", "fast"} {
+		_, err := hch.QueueDeclare(q, false, false, false, false, nil)
+		must(t, err)
+	}
+	sameMetadata(t, c)
+	must(t, hch.Confirm(false))
+	var bodies []string
+	for i := range 1000 {
+		bodies = append(bodies, fmt.Sprint(i))
+	}
+	confirmAll(t, hch, "", "slow", false, bodies...)
+	confirmAll(t, hch, "", "fast", false, bodies...)
+
+	sch := channel(t, far)
+	_, err := sch.Consume("slow", "", false, false, false, false, nil)
+	must(t, err)
+	waitCounts(t, c, home, "slow", 600, 400, 1)
+
+	fch := channel(t, far)
+	ds, err := fch.Consume("fast", "", true, false, false, false, nil)
+	must(t, err)
+	for i := range bodies {
+		if d := receiveWithin(t, ds); string(d.Body) != bodies[i] {
+			t.Fatalf("no-ack delivery %d: %q", i, d.Body)
+		}
+	}
+	waitCounts(t, c, home, "fast", 0, 0, 1)
+
+	xch := channel(t, far)
+	_, err = xch.Consume("fast", "", false, true, false, false, nil)
+	var ae *rmq.Error
+	if !errors.As(err, &ae) || ae.Code != 403 || ae.Reason != "ACCESS_REFUSED - queue 'fast' in vhost '/' in exclusive use" {
+		t.Fatalf("exclusive consume of a queue with a consumer: %v", err)
+	}
+}

@@ -470,12 +470,24 @@ func (l *link) call(kind byte, fn func(b []byte) []byte, onReply func(fr *frameR
 }
 
 // callWait sends a request and waits for its answer: decode reads the
-// payload of a successful reply (on the reader goroutine).
-func (l *link) callWait(ctx context.Context, kind byte, fn func(b []byte) []byte, decode func(fr *frameReader) error) error {
+// payload of a successful reply (on the reader goroutine). A reply that
+// comes after the wait ended is not decoded; late, if set, gets it then
+// (to undo what the request did at the other end).
+func (l *link) callWait(ctx context.Context, kind byte, fn func(b []byte) []byte, decode func(fr *frameReader) error, late func(fr *frameReader)) error {
 	ctx, cancel := context.WithTimeout(ctx, linkCallTimeout)
 	defer cancel()
-	done := make(chan error, 1) // the answer may come after ctx ended
+	var mu sync.Mutex
+	abandoned := false
+	done := make(chan error, 1)
 	l.call(kind, fn, func(fr *frameReader, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if abandoned {
+			if err == nil && late != nil {
+				late(fr)
+			}
+			return
+		}
 		if err == nil {
 			err = decode(fr)
 		}
@@ -485,8 +497,16 @@ func (l *link) callWait(ctx context.Context, kind byte, fn func(b []byte) []byte
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("%w: no answer from %s: %v", errLinkDown, l.peer, ctx.Err())
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	select {
+	case err := <-done: // answered meanwhile
+		return err
+	default:
+	}
+	abandoned = true
+	return fmt.Errorf("%w: no answer from %s: %v", errLinkDown, l.peer, ctx.Err())
 }
 
 // readFrameInto reads one frame into buf's storage when it is large enough.

@@ -246,11 +246,19 @@ func (q *remoteQueue) Info() broker.QueueInfo {
 		info.ReadyBytes, info.PagedOut = int64(fr.uvarint()), int(fr.uvarint())
 		info.Policy = fr.string()
 		return fr.done()
-	})
+	}, nil)
 	if err != nil {
 		q.ls.log.Debug("queue info from its home node failed", "queue", q.rec.Name, "node", q.rec.Node, "err", err)
 	}
 	return info
+}
+
+// Touch implements the declare's touch: it resets the queue's x-expires
+// countdown on its home node (the answer is not awaited).
+func (q *remoteQueue) Touch() {
+	if l, err := q.link(); err == nil {
+		l.call(frameInfo, func(b []byte) []byte { return appendFlag(q.appendQueue(b), true) }, func(*frameReader, error) {})
+	}
 }
 
 // Counts implements broker.QueueHandle (a round trip to the home node).
@@ -344,6 +352,11 @@ func (q *remoteQueue) Get(noAck bool) (broker.QueueEntry, int, bool) {
 		ge.m = m
 		e = ge
 		return nil
+	}, func(fr *frameReader) {
+		// The client gave up waiting: a message taken for it goes back.
+		if fr.flag() {
+			l.settle(broker.SettleRequeue, []uint64{fr.uvarint()})
+		}
 	})
 	if err != nil || e == nil {
 		if err != nil {
@@ -397,7 +410,7 @@ func (q *remoteQueue) Purge() int {
 	if err := l.callWait(context.Background(), framePurge, q.appendQueue, func(fr *frameReader) error {
 		n = int(fr.uvarint())
 		return fr.done()
-	}); err != nil {
+	}, nil); err != nil {
 		q.ls.log.Debug("purge on the home node failed", "queue", q.rec.Name, "node", q.rec.Node, "err", err)
 	}
 	return n
@@ -455,7 +468,7 @@ func (q *remoteQueue) AddConsumer(c broker.Consumer, opts queue.ConsumerOptions)
 		b = q.appendQueue(appendUvarint(b, rc.id))
 		b = binary.AppendVarint(append(b, flags), int64(opts.Priority))
 		return appendUvarint(b, uint64(window))
-	}, func(fr *frameReader) error { return fr.done() })
+	}, func(fr *frameReader) error { return fr.done() }, nil)
 	if err != nil {
 		l.client.removeConsumer(rc)
 		q.forget(rc)
