@@ -186,6 +186,13 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 	if seq != 0 {
 		outcome = &publishOutcome{ch: ch, seq: seq}
 		outcome.pending.Store(1)
+	} else if ch.txCommit != nil {
+		// A committing transaction waits for the queues on other nodes.
+		srv.persistMessage(msg, queues, nil)
+		publishToQueues(ex, msg, queues, ch.txCommit)
+		ch.pace(queues)
+		waitRemote(queues)
+		return
 	}
 	srv.persistMessage(msg, queues, outcome)
 	rejected := publishToQueues(ex, msg, queues, outcome)

@@ -499,3 +499,70 @@ func TestRemoteConsumerCredit(t *testing.T) {
 		t.Fatalf("exclusive consume of a queue with a consumer: %v", err)
 	}
 }
+
+// TestConsumingNodeDownRequeues: when the node of a consumer stops, or
+// the link to it breaks, the home requeues what it had delivered to it;
+// when the link breaks, the consumer gets basic.cancel.
+func TestConsumingNodeDownRequeues(t *testing.T) {
+	c := clustertest.Start(t, 3)
+	home, far := c.Nodes[0], c.Nodes[2]
+	hch := channel(t, home)
+	_, err := hch.QueueDeclare("q", true, false, false, false, nil)
+	must(t, err)
+	sameMetadata(t, c)
+	must(t, hch.Confirm(false))
+	confirmAll(t, hch, "", "q", true, "1", "2")
+	ds, err := channel(t, far).Consume("q", "", false, false, false, false, nil)
+	must(t, err)
+	receiveWithin(t, ds)
+	receiveWithin(t, ds)
+	waitCounts(t, c, home, "q", 0, 2, 1)
+	far.Stop()
+	waitCounts(t, c, home, "q", 2, 0, 0)
+
+	other := c.Nodes[1]
+	ch := channel(t, other)
+	cancels := ch.NotifyCancel(make(chan string, 1))
+	ds, err = ch.Consume("q", "c", false, false, false, false, nil)
+	must(t, err)
+	receiveWithin(t, ds)
+	receiveWithin(t, ds)
+	waitCounts(t, c, home, "q", 0, 2, 1)
+	home.Cluster.BreakLinks(other.Name)
+	waitCounts(t, c, home, "q", 2, 0, 0)
+	select {
+	case tag := <-cancels:
+		if tag != "c" {
+			t.Fatalf("basic.cancel for %q", tag)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no basic.cancel after the link broke")
+	}
+	// A new link serves the queue again.
+	d, ok, err := ch.Get("q", false)
+	if err != nil || !ok || !d.Redelivered {
+		t.Fatalf("get after the link broke: %v %v redelivered=%v", ok, err, d.Redelivered)
+	}
+}
+
+// TestTransactionToRemoteQueue: tx.commit-ok on one node comes once the
+// home node of the queue has the transaction's messages.
+func TestTransactionToRemoteQueue(t *testing.T) {
+	c := clustertest.Start(t, 2)
+	home, far := c.Nodes[0], c.Nodes[1]
+	_, err := channel(t, home).QueueDeclare("q", true, false, false, false, nil)
+	must(t, err)
+	sameMetadata(t, c)
+	ch := channel(t, far)
+	must(t, ch.Tx())
+	for i := range 3 {
+		must(t, ch.Publish("", "q", false, false, rmq.Publishing{DeliveryMode: rmq.Persistent, Body: []byte(fmt.Sprint(i))}))
+	}
+	if r, _, _ := homeCounts(t, home, "q"); r != 0 {
+		t.Fatalf("%d messages at home before the commit", r)
+	}
+	must(t, ch.TxCommit())
+	if r, _, _ := homeCounts(t, home, "q"); r != 3 {
+		t.Fatalf("%d messages at home after commit-ok, want 3", r)
+	}
+}

@@ -66,3 +66,11 @@ func (n *Node) memberAddr(name string) (string, bool) {
 	}
 	return "", false
 }
+
+// BreakLinks closes this node's queue links to node, as a network
+// failure would (tests): the deliveries made over them are requeued and
+// the consumers served over them cancelled, on both sides. A later
+// request dials a new link.
+func (n *Node) BreakLinks(node string) {
+	n.links.peerDown(node)
+}
