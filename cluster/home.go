@@ -111,10 +111,14 @@ func (h *homeSide) onConsume(l *link, fr *frameReader) error {
 	p := &proxyConsumer{l: l, id: cid, q: q, noAck: flags&consumeNoAck != 0, credit: int64(min(credit, 1<<30))}
 	h.mu.Lock()
 	_, dup := h.proxies[cid]
-	if !h.gone && !dup {
+	gone := h.gone
+	if !gone && !dup {
 		h.proxies[cid] = p
 	}
 	h.mu.Unlock()
+	if gone {
+		return nil // the link broke: nobody to serve (or to answer)
+	}
 	if dup {
 		l.reply(id, errors.New("consumer id in use"), nil)
 		return nil
