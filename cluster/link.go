@@ -51,6 +51,11 @@ const (
 	linkReadBuffer = 64 << 10
 	// linkKeptBuffer bounds the write buffer a link keeps between bursts.
 	linkKeptBuffer = 1 << 20
+	// linkRedialDelay is how long after a failed dial requests to that
+	// node fail at once instead of dialing again (a node that the gossip
+	// has not yet seen fail would otherwise cost every publish a dial
+	// timeout).
+	linkRedialDelay = 500 * time.Millisecond
 )
 
 // errLinkDown fails requests of a link that closed, or to a node that
@@ -69,6 +74,7 @@ type links struct {
 	mu      sync.Mutex
 	conns   map[string]*link
 	dialing map[string]chan struct{} // closed when the dial ends
+	failed  map[string]time.Time     // when a dial to the node last failed
 	all     map[*link]struct{}       // every open link, accepted duplicates too
 	closed  bool
 	wg      sync.WaitGroup
@@ -76,7 +82,7 @@ type links struct {
 
 func newLinks(self string, log *slog.Logger, addr func(string) (string, bool)) *links {
 	return &links{self: self, log: log, addr: addr, conns: map[string]*link{},
-		dialing: map[string]chan struct{}{}, all: map[*link]struct{}{}}
+		dialing: map[string]chan struct{}{}, failed: map[string]time.Time{}, all: map[*link]struct{}{}}
 }
 
 // get returns the link to node, dialing it if there is none.
@@ -96,6 +102,10 @@ func (ls *links) get(node string) (*link, error) {
 			<-wait
 			continue
 		}
+		if at, ok := ls.failed[node]; ok && time.Since(at) < linkRedialDelay {
+			ls.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s unreachable moments ago", errLinkDown, node)
+		}
 		wait := make(chan struct{})
 		ls.dialing[node] = wait
 		ls.mu.Unlock()
@@ -103,17 +113,21 @@ func (ls *links) get(node string) (*link, error) {
 		ls.mu.Lock()
 		delete(ls.dialing, node)
 		close(wait)
-		if err == nil {
-			if ls.closed {
-				ls.mu.Unlock()
-				l.close(errLinkDown)
-				return nil, errLinkDown
-			}
-			ls.conns[node] = l
-			ls.startLocked(l)
+		if err != nil {
+			ls.failed[node] = time.Now()
+			ls.mu.Unlock()
+			return nil, err
 		}
+		delete(ls.failed, node)
+		if ls.closed {
+			ls.mu.Unlock()
+			l.close(errLinkDown)
+			return nil, errLinkDown
+		}
+		ls.conns[node] = l
+		ls.startLocked(l)
 		ls.mu.Unlock()
-		return l, err
+		return l, nil
 	}
 	return nil, fmt.Errorf("%w: no link to %s", errLinkDown, node)
 }
