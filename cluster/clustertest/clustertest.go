@@ -136,6 +136,7 @@ func (n *Node) Start() {
 	}
 	bc := n.bcfg
 	bc.MetaLog = func(st meta.Store, a meta.Applier) (meta.Log, error) { return cn.OpenLog(st, a) }
+	bc.Remote = cn
 	sopts := store.DefaultOptions()
 	sopts.Logger = bc.Logger
 	st, err := store.Open(bc.DataDir, sopts)
