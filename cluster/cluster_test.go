@@ -289,8 +289,10 @@ func TestNoMajorityFailsFast(t *testing.T) {
 		cc.ProposeTimeout = timeout
 	}))
 	last := c.Nodes[2]
-	_, err := channel(t, last).QueueDeclare("kept", true, false, false, false, nil)
+	setup := channel(t, last)
+	_, err := setup.QueueDeclare("kept", true, false, false, false, nil)
 	must(t, err)
+	must(t, setup.QueueBind("kept", "k", "amq.direct", false, nil))
 	sameMetadata(t, c)
 	ch := channel(t, last)
 	c.Nodes[0].Stop()
@@ -312,6 +314,22 @@ func TestNoMajorityFailsFast(t *testing.T) {
 	if _, err := ch.QueueDeclarePassive("kept", true, false, false, false, nil); err != nil {
 		t.Fatalf("passive declare of a known queue without a majority: %v", err)
 	}
+	// An equivalent redeclare and an existing binding are answered from
+	// the node's own state, as RabbitMQ does: clients that declare their
+	// topology on connect still start on a node without a majority.
+	start = time.Now()
+	if _, err := ch.QueueDeclare("kept", true, false, false, false, nil); err != nil {
+		t.Fatalf("equivalent redeclare without a majority: %v", err)
+	}
+	must(t, ch.QueueBind("kept", "k", "amq.direct", false, nil))
+	if took := time.Since(start); took > timeout {
+		t.Fatalf("a redeclare and a bind that change nothing took %s without a majority", took)
+	}
+	_, err = ch.QueueDeclare("kept", false, false, false, false, nil)
+	if !errors.As(err, &ae) || ae.Code != 406 {
+		t.Fatalf("inequivalent redeclare without a majority: %v, want 406", err)
+	}
+	ch = channel(t, last)
 	start = time.Now()
 	_, err = ch.QueueDeclarePassive("refused", true, false, false, false, nil)
 	if !errors.As(err, &ae) || ae.Code != 404 {

@@ -335,7 +335,9 @@ func (n *Node) unavailable(what string, err error) error {
 		return amqp.Errorf(amqp.InternalError, "%s failed: the cluster has no leader with a majority of its voting members reachable from node %s (waited %s)",
 			what, n.cfg.NodeName, n.cfg.ProposeTimeout)
 	}
-	return amqp.Errorf(amqp.InternalError, "%s failed on node %s: %v (without a leader and a majority, a change is applied on every node or on none)", what, n.cfg.NodeName, err)
+	// The entry may be in the log of a leader that lost its majority: if
+	// that node leads again once the partition heals, it commits it.
+	return amqp.Errorf(amqp.InternalError, "%s not confirmed on node %s: %v (the change is applied on every node or on none; it may still be applied if this node's leadership comes back when the network heals)", what, n.cfg.NodeName, err)
 }
 
 // leaderPoll is how often a request waiting for a leader looks again.

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -743,4 +744,73 @@ func sortedKeys[K ~string, V any](m map[K]V) []K {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Answer reports whether op can be answered from s alone, without a
+// round through the log, as RabbitMQ answers a redeclare from its local
+// tables: done with a nil error when s already holds what op would put (a
+// vhost, exchange, queue or binding that exists, a user, permission or
+// policy that is the same, or a batch of such ops), done with the check's
+// error when op is such a put and is refused for a reason that no other
+// node's change can lift (an inequivalent redeclare, invalid arguments, a
+// reserved name; not a missing vhost, exchange or queue, which may have
+// been created elsewhere a moment ago). Deletes are never answered here.
+func (s *State) Answer(op Op) (done bool, err error) {
+	if b, ok := op.(Batch); ok {
+		for _, sub := range b.Ops {
+			if !s.holds(sub) {
+				return false, nil
+			}
+		}
+		return len(b.Ops) > 0, nil
+	}
+	switch op.(type) {
+	case AddVhost, DeclareExchange, DeclareQueue, Bind, PutUser, SetPermission, PutPolicy:
+	default:
+		return false, nil
+	}
+	if err := s.Check(op); err != nil {
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.NotFound {
+			return false, nil
+		}
+		return true, err
+	}
+	return s.holds(op), nil
+}
+
+// holds reports whether op passes its check and applying it would change
+// nothing.
+func (s *State) holds(op Op) bool {
+	if s.Check(op) != nil {
+		return false
+	}
+	same := func(cur, want Record) bool {
+		return cur != nil && string(appendRecord(nil, cur)) == string(appendRecord(nil, want))
+	}
+	switch o := op.(type) {
+	case AddVhost:
+		return s.vhosts[o.Name] != nil
+	case DeclareExchange:
+		return s.Exchange(o.Exchange.Vhost, o.Exchange.Name) != nil
+	case DeclareQueue:
+		return s.Queue(o.Queue.Vhost, o.Queue.Name) != nil
+	case Bind:
+		v := s.vhosts[o.Binding.Vhost]
+		return v != nil && v.bindings[o.Binding.ID()] != nil
+	case PutUser:
+		u := o.User
+		cur := s.users[u.Name]
+		return cur != nil && same(cur, &u)
+	case SetPermission:
+		p := o.Permission
+		cur := s.perms[p.User][p.Vhost]
+		return cur != nil && same(cur, &p)
+	case PutPolicy:
+		p := o.Policy
+		_ = p.Validate() // checked: this only sets the default apply-to
+		v := s.vhosts[p.Vhost]
+		return v != nil && v.policies[p.Name] != nil && same(v.policies[p.Name], &p)
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/exchange"
 )
 
 // Exclusive queues are not metadata, so the scripts cannot redeclare one;
@@ -76,6 +77,56 @@ func TestEquivalentArgsComparesWithinATypeClass(t *testing.T) {
 	} {
 		if got := equivalentArgs(c.a, c.b); got != c.same {
 			t.Errorf("equivalentArgs(%#v, %#v) = %v", c.a, c.b, got)
+		}
+	}
+}
+
+// TestAnswerFromTheLocalState lists which ops a node answers from its own
+// state, without the log: puts it already holds, and puts refused for a
+// reason no other node can lift; never a delete, never a miss.
+func TestAnswerFromTheLocalState(t *testing.T) {
+	s := NewState()
+	setup := []Op{
+		AddVhost{Name: "/"},
+		PutUser{User: User{Name: "u", PasswordHash: "h", Tags: []string{"a"}}},
+		DeclareQueue{Queue: Queue{Vhost: "/", Name: "q", Durable: true}},
+		Bind{Binding: Binding{Vhost: "/", Binding: exchange.Binding{Source: "amq.direct", Destination: exchange.Destination{Name: "q"}, Key: "k"}}},
+	}
+	for _, op := range setup {
+		if err := s.Check(op); err != nil {
+			t.Fatal(err)
+		}
+		s.Apply(op)
+	}
+	for _, c := range []struct {
+		op      Op
+		done    bool
+		errCode uint16
+	}{
+		{DeclareQueue{Queue: Queue{Vhost: "/", Name: "q", Durable: true}}, true, 0},
+		{DeclareQueue{Queue: Queue{Vhost: "/", Name: "q", Durable: false}}, true, amqp.PreconditionFailed},
+		{DeclareQueue{Queue: Queue{Vhost: "/", Name: "new"}}, false, 0},
+		{DeclareQueue{Queue: Queue{Vhost: "nowhere", Name: "q"}}, false, 0},
+		{Bind{Binding: Binding{Vhost: "/", Binding: exchange.Binding{Source: "amq.direct", Destination: exchange.Destination{Name: "q"}, Key: "k"}}}, true, 0},
+		{Bind{Binding: Binding{Vhost: "/", Binding: exchange.Binding{Source: "missing", Destination: exchange.Destination{Name: "q"}, Key: "k"}}}, false, 0},
+		{PutUser{User: User{Name: "u", PasswordHash: "h", Tags: []string{"a"}}}, true, 0},
+		{PutUser{User: User{Name: "u", PasswordHash: "other"}}, false, 0},
+		{PutUser{User: User{Name: "nobody"}}, false, 0},
+		{AddVhost{Name: "/"}, true, 0},
+		{DeleteQueue{Vhost: "/", Name: "q"}, false, 0},
+		{DeleteQueue{Vhost: "/", Name: "absent"}, false, 0},
+		{Batch{Ops: []Op{AddVhost{Name: "/"}, DeclareQueue{Queue: Queue{Vhost: "/", Name: "q", Durable: true}}}}, true, 0},
+		{Batch{Ops: []Op{AddVhost{Name: "/"}, DeclareQueue{Queue: Queue{Vhost: "/", Name: "new"}}}}, false, 0},
+	} {
+		done, err := s.Answer(c.op)
+		var code uint16
+		if ae, ok := err.(*amqp.Error); ok {
+			code = ae.Code
+		} else if err != nil {
+			t.Fatalf("%s: %v", c.op, err)
+		}
+		if done != c.done || code != c.errCode {
+			t.Errorf("%s: answered %v with %v, want %v with code %d", c.op, done, err, c.done, c.errCode)
 		}
 	}
 }
