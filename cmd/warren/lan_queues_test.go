@@ -53,9 +53,10 @@ func (nd *lanNode) channel(t *testing.T) (*rmq.Connection, *rmq.Channel) {
 	return c, ch
 }
 
-// publishConfirmed publishes bodies as persistent messages to queue
-// through ch, in confirm mode, and waits (at most 10 s) until each one
-// is acked; a nack or a closed channel fails the test.
+// publishConfirmed puts ch in confirm mode, publishes bodies as
+// persistent messages to queue through it and waits (at most 10 s)
+// until each one is acked; a nack or a closed channel fails the test.
+// It listens for confirms afresh: call it once per channel.
 func publishConfirmed(t *testing.T, ch *rmq.Channel, queue string, bodies []string) {
 	t.Helper()
 	if err := ch.Confirm(false); err != nil {
@@ -285,6 +286,7 @@ func TestLANConfirmsSurviveKill9OfHome(t *testing.T) {
 	}
 }
 
+// last is the last of s, or 0.
 func last(s []int) int {
 	if len(s) == 0 {
 		return 0
