@@ -50,6 +50,7 @@ type lanNode struct {
 	dataDir string
 	args    []string
 	proc    *process
+	past    []*process // earlier runs, for their logs
 	api     *http.Client
 }
 
@@ -193,7 +194,56 @@ func (nd *lanNode) start() {
 		t.Fatalf("%s did not start within 30 s", nd.name)
 	}
 	t.Cleanup(p.kill)
+	if nd.proc != nil {
+		nd.past = append(nd.past, nd.proc)
+	}
 	nd.proc = p
+}
+
+// formLAN makes a LAN of n nodes, starts them and waits until they agree
+// on a leader. If the test fails, the nodes are killed and the logs of
+// every run of every node go to the test's log.
+func formLAN(t *testing.T, n int) *lan {
+	t.Helper()
+	l := newLAN(t, n)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, nd := range l.nodes {
+			if nd.proc != nil {
+				nd.proc.kill() // its log is complete once it exited
+			}
+			for i, p := range append(nd.past, nd.proc) {
+				if p != nil {
+					t.Logf("log of %s (run %d):\n%s", nd.name, i+1, p.logs.String())
+				}
+			}
+		}
+	})
+	for _, nd := range l.nodes {
+		nd.start()
+	}
+	d := within(t, 30*time.Second, "formation", func() error { _, err := agreed(l.nodes, n); return err })
+	t.Logf("%d nodes formed a cluster in %s", n, d.Round(time.Millisecond))
+	return l
+}
+
+// roles returns the node that leads the agreed cluster and the others.
+func (l *lan) roles() (leader *lanNode, others []*lanNode) {
+	l.t.Helper()
+	name, err := agreed(l.nodes, len(l.nodes))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	for _, nd := range l.nodes {
+		if nd.name == name {
+			leader = nd
+		} else {
+			others = append(others, nd)
+		}
+	}
+	return leader, others
 }
 
 // amqp opens a connection to the node (through its loopback).
@@ -365,22 +415,8 @@ func (nd *lanNode) hasQueue(queue string) error {
 // definitions, without the refused change.
 func TestLANCluster(t *testing.T) {
 	began := time.Now()
-	l := newLAN(t, 3)
-	for _, nd := range l.nodes {
-		nd.start()
-	}
-	defer func() {
-		if t.Failed() {
-			for _, nd := range l.nodes {
-				if nd.proc != nil {
-					t.Logf("log of %s:\n%s", nd.name, nd.proc.logs.String())
-				}
-			}
-		}
-	}()
+	l := formLAN(t, 3)
 	all := l.nodes
-	d := within(t, 30*time.Second, "formation", func() error { _, err := agreed(all, 3); return err })
-	t.Logf("formed in %s", d.Round(time.Millisecond))
 
 	// Metadata declared on node 1 reaches every node.
 	c, err := l.nodes[0].amqp()
@@ -401,7 +437,7 @@ func TestLANCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	d = within(t, 10*time.Second, "identical definitions", func() error { return sameDefinitions(all) })
+	d := within(t, 10*time.Second, "identical definitions", func() error { return sameDefinitions(all) })
 	t.Logf("replicated in %s", d.Round(time.Millisecond))
 	if err := l.nodes[2].hasQueue("billing"); err != nil {
 		t.Fatalf("queue declared on n1, passive declare on n3: %v", err)
