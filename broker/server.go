@@ -2,14 +2,12 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/broker/meta"
@@ -35,6 +33,7 @@ type Server struct {
 	// past a queue's bound then page out.
 	memoryPressure atomic.Bool
 	nextConn       atomic.Uint64
+	refusedConns   atomic.Uint64 // connections refused for the connection limit (accept.go)
 
 	mu        sync.Mutex
 	vhosts    map[string]*Vhost
@@ -129,7 +128,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
 	s.log.Info("amqp listener started", "addr", ln.Addr().String())
-	var delay time.Duration
+	var st acceptState
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -139,16 +138,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closing {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed, retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
+			if !retryableAccept(err) {
+				return fmt.Errorf("accept: %w", err)
 			}
-			return fmt.Errorf("accept: %w", err)
+			if !s.sleepOrStop(s.acceptFailed(&st, err)) {
+				return nil
+			}
+			continue
 		}
-		delay = 0
+		s.accepted(&st)
+		if s.overConnectionLimit(&st) {
+			nc.Close()
+			continue
+		}
 		s.startConn(nc)
 	}
 }
