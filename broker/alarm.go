@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/warrenmq/warren/amqp"
 )
 
 // Resource alarms: when the broker's memory passes the high watermark or
@@ -151,31 +149,6 @@ func totalMemory() uint64 {
 		return 0
 	}
 	return uint64(si.Totalram) * uint64(si.Unit)
-}
-
-// waitIfBlocked holds a publishing connection while an alarm is active.
-// It runs on the reader goroutine after a publish, so the socket is not
-// read meanwhile.
-func (c *conn) waitIfBlocked() {
-	reason, cleared, ok := c.srv.alarms.blocked()
-	if !ok {
-		return
-	}
-	c.flushConfirms()
-	notify := c.announces("connection.blocked")
-	if notify {
-		c.out.method(0, &amqp.ConnectionBlocked{Reason: reason})
-	}
-	c.log.Info("connection blocked", "reason", reason)
-	select {
-	case <-cleared:
-	case <-c.done:
-		return
-	}
-	if notify {
-		c.out.method(0, &amqp.ConnectionUnblocked{})
-	}
-	c.log.Info("connection unblocked")
 }
 
 // Resources are the figures the resource alarms watch.

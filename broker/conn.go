@@ -55,6 +55,8 @@ type conn struct {
 	closing    atomic.Bool // we sent connection.close and wait for close-ok
 	closeOnce  sync.Once
 	done       chan struct{} // closed when the connection is torn down
+	wakeCh     chan struct{} // closed by wake: a reader held by an alarm stops waiting (blocked.go)
+	wakeOnce   sync.Once
 	writerDone chan struct{} // closed when the writer has flushed and stopped; nil before it starts
 	writing    net.Buffers   // the writer's current burst (a field, so writev needs no allocation)
 	wrote      atomic.Bool   // the writer wrote since the last heartbeat tick
@@ -81,6 +83,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		out:         newOutbox(s.cfg.FrameMax),
 		channels:    map[uint16]*channel{},
 		done:        make(chan struct{}),
+		wakeCh:      make(chan struct{}),
 		exclusive:   map[*localQueue]struct{}{},
 		connectedAt: time.Now(),
 		frameMax:    s.cfg.FrameMax,
@@ -381,6 +384,7 @@ func (c *conn) writeLoop() {
 		if err := c.write(c.out.take()); err != nil {
 			c.log.Debug("write failed", "err", err)
 			c.nc.Close() // the reader sees the error and tears down
+			c.wake()
 			return
 		}
 		c.afterWrite()
@@ -450,6 +454,7 @@ func (c *conn) awaitCloseOk() {
 func (c *conn) forceClose(err *amqp.Error) {
 	c.closeWith(err)
 	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
+	c.wake()
 }
 
 // teardown releases everything the connection held.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/broker/meta"
@@ -195,8 +196,15 @@ func (s *Server) ConnectionCount() int {
 	return len(s.conns)
 }
 
+// closeGrace is how long Close waits for connections after closing their
+// sockets once ctx is done.
+const closeGrace = 5 * time.Second
+
 // Close stops accepting, closes every connection with 320 CONNECTION_FORCED,
-// waits for them (bounded by ctx) and closes the store.
+// waits for them (bounded by ctx) and closes the store. Connections still
+// running when ctx is done have their sockets closed; if they do not stop
+// within closeGrace after that, Close returns an error and leaves the
+// store open rather than wait for ever.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closing {
@@ -223,8 +231,19 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		for _, c := range conns {
 			c.nc.Close()
+			c.wake()
 		}
-		<-done
+		select {
+		case <-done:
+		case <-time.After(closeGrace):
+			// Something holds a connection's goroutine that closing its
+			// socket did not wake. Closing the store under it could
+			// crash; leaving it open loses nothing that was promised
+			// (commits are synced), and the process's exit frees it.
+			n := s.ConnectionCount()
+			s.log.Error("connections did not stop; leaving the store open", "connections", n)
+			return fmt.Errorf("%d connections did not stop within %v of closing their sockets", n, closeGrace)
+		}
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
