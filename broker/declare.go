@@ -202,7 +202,10 @@ func (ch *channel) onQueuePurge(m *amqp.QueuePurge) error {
 	if err != nil {
 		return err
 	}
-	n := q.Purge()
+	n, err := q.Purge()
+	if err != nil {
+		return amqp.Errorf(amqp.InternalError, "%v", err)
+	}
 	if !m.NoWait {
 		ch.send(&amqp.QueuePurgeOk{MessageCount: uint32(n)})
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -108,8 +109,20 @@ func (q *localQueue) Settle(how Settlement, entries []QueueEntry) {
 	}
 }
 
-// Purge implements QueueHandle.
-func (q *localQueue) Purge() int { return q.queue.Purge() }
+// Purge implements QueueHandle. The removals of the purged messages
+// reach the store's committer before queue.Purge returns (the Removed
+// hook and the Pager's Discard run inside it); a sync after them makes
+// the purge durable before the caller replies.
+func (q *localQueue) Purge() (int, error) {
+	n := q.queue.Purge()
+	if !q.durable || n == 0 {
+		return n, nil
+	}
+	if err := q.vhost.srv.syncStore(); err != nil {
+		return n, fmt.Errorf("purge of queue '%s' in vhost '%s': %w", q.Name(), q.vhost.name, err)
+	}
+	return n, nil
+}
 
 // Delete implements QueueHandle: the queue closes, the messages the store
 // holds for it go, and its consumers are cancelled.

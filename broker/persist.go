@@ -74,6 +74,16 @@ func (s *Server) persistMessage(msg *queue.Message, queues []QueueHandle, outcom
 	})
 }
 
+// syncStore waits until everything handed to the store so far is on disk.
+func (s *Server) syncStore() error {
+	done := make(chan error, 1)
+	s.store.Sync(func(err error) { done <- err })
+	if err := <-done; err != nil {
+		return fmt.Errorf("sync the store: %w", err)
+	}
+	return nil
+}
+
 // unpersistRejected removes a message a durable queue refused.
 func (s *Server) unpersistRejected(q *localQueue, msg *queue.Message) {
 	if msg.Persistent() && q.isDurable() {
