@@ -28,7 +28,8 @@ type Server struct {
 	// then take their stored messages.
 	restoring bool
 
-	ids msgIDs // message ids (msgid.go)
+	ids  msgIDs    // message ids (msgid.go)
+	gens queueGens // queue generations (queuegen.go)
 	// memoryPressure is set while memory use is past the paging ratio of
 	// the high watermark (always with a ratio of 0): transient messages
 	// past a queue's bound then page out.
@@ -75,6 +76,9 @@ func New(cfg Config, st Store) (*Server, error) {
 	s.routers.New = func() any { return new(exchange.Router) }
 	if err := s.ids.init(st, cfg.NodeID, idLease, log); err != nil {
 		return nil, err
+	}
+	if err := s.loadQueueGens(); err != nil {
+		return nil, fmt.Errorf("read queue generations: %w", err)
 	}
 	if err := s.restoreMetadata(); err != nil {
 		return nil, err
