@@ -378,10 +378,10 @@ func (c *conn) writeLoop() {
 			}
 			continue
 		case <-c.done:
-			c.write(c.out.take()) // the last frames, e.g. close-ok
+			c.writeBurst() // the last frames, e.g. close-ok
 			return
 		}
-		if err := c.write(c.out.take()); err != nil {
+		if err := c.writeBurst(); err != nil {
 			c.log.Debug("write failed", "err", err)
 			c.nc.Close() // the reader sees the error and tears down
 			c.wake()

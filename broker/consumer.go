@@ -26,6 +26,18 @@ type consumer struct {
 
 // Deliver implements Consumer.
 func (c *consumer) Deliver(e QueueEntry, redelivered bool) bool {
+	return c.deliver(e, redelivered, nil)
+}
+
+// DeliverMarked implements markedConsumer (deliverymark.go).
+func (c *consumer) DeliverMarked(e QueueEntry, redelivered bool, mark func()) bool {
+	return c.deliver(e, redelivered, mark)
+}
+
+// deliver sends a delivery if the consumer has credit. mark, if not nil,
+// records the delivery in the store; it runs only when the delivery is
+// sent, before the writer can take it.
+func (c *consumer) deliver(e QueueEntry, redelivered bool, mark func()) bool {
 	ch := c.ch
 	ch.mu.Lock()
 	if ch.closed || !c.started || !c.hasCreditLocked() {
@@ -43,6 +55,10 @@ func (c *consumer) Deliver(e QueueEntry, redelivered bool) bool {
 	ch.deliver = amqp.BasicDeliver{ConsumerTag: c.tag, DeliveryTag: tag, Redelivered: redelivered, Exchange: m.Exchange, RoutingKey: m.RoutingKey}
 	o := ch.c.out
 	o.mu.Lock()
+	if mark != nil {
+		mark()
+		o.markLocked()
+	}
 	o.appendContentLocked(ch.id, &ch.deliver, &m.Properties, m.Body)
 	o.mu.Unlock()
 	ch.mu.Unlock()

@@ -314,8 +314,20 @@ func (b *Badger) commitLoop() {
 	}
 }
 
-// write applies a batch and syncs it to disk.
+// write applies a batch and syncs it to disk. A batch of sync markers
+// alone writes nothing and needs no fsync: the batches before it, which
+// hold everything submitted before the markers, are on disk already.
 func (b *Badger) write(batch []op) error {
+	writes := false
+	for i := range batch {
+		if batch[i].key != nil || batch[i].bulk != nil {
+			writes = true
+			break
+		}
+	}
+	if !writes {
+		return nil
+	}
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, o := range batch {
