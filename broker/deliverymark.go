@@ -23,7 +23,12 @@ import (
 //     rest when it is done.
 //
 // So a burst of deliveries waits for one group commit, not one per
-// message; the writer goes on collecting the next burst meanwhile. A
+// message; the writer goes on collecting the next burst meanwhile. And a
+// message delivered while its own write still waits for the committer (a
+// consumer keeping up with its publishers) needs no wait at all: the
+// store sets the flag in the entry it is about to write
+// (store.Badger.MarkDelivered), so message and mark reach the disk
+// together. A
 // basic.get waits for the sync before it replies. When the store fails
 // the sync, the burst is not written: the connection is dropped and its
 // unacked deliveries return to their queues.
@@ -32,8 +37,9 @@ import (
 // a delivery (the channel's consumer does).
 type markedConsumer interface {
 	// DeliverMarked is Deliver, calling mark once it is sure to send the
-	// delivery, before the connection's writer can take it.
-	DeliverMarked(e QueueEntry, redelivered bool, mark func()) bool
+	// delivery, before the connection's writer can take it; mark reports
+	// whether the writer must sync the store before writing it.
+	DeliverMarked(e QueueEntry, redelivered bool, mark func() bool) bool
 }
 
 // markSyncTimeout bounds the writer's wait for the store to sync the

@@ -180,15 +180,14 @@ func (q *localQueue) Kick(c Consumer) {
 
 // delivered counts a delivery (get: by basic.get) on the queue and
 // records the first delivery of a stored message, so that a restart
-// brings it back flagged redelivered; it reports whether it handed such a
-// mark to the store.
+// brings it back flagged redelivered; it reports whether the mark is
+// durable only after a store sync.
 func (q *localQueue) delivered(m *queue.Message, get, noAck, redelivered bool) bool {
 	q.countDelivered(get, noAck, redelivered)
 	if !q.needsMark(m, noAck, redelivered) {
 		return false
 	}
-	q.vhost.srv.markDelivered(q, m)
-	return true
+	return q.vhost.srv.markDelivered(q, m)
 }
 
 // countDelivered counts a delivery in the queue's statistics.
@@ -220,7 +219,7 @@ type localConsumer struct {
 func (lc *localConsumer) Deliver(e *queue.Entry, redelivered bool) bool {
 	m := e.Message()
 	if mc, ok := lc.c.(markedConsumer); ok && lc.q.needsMark(m, lc.noAck, redelivered) {
-		if !mc.DeliverMarked(e, redelivered, func() { lc.q.vhost.srv.markDelivered(lc.q, m) }) {
+		if !mc.DeliverMarked(e, redelivered, func() bool { return lc.q.vhost.srv.markDelivered(lc.q, m) }) {
 			return false
 		}
 		lc.q.countDelivered(false, lc.noAck, redelivered)

@@ -18,7 +18,7 @@ type Store interface {
 	AddMessage(id uint64, data []byte, size int, queues []string, done func(error))
 	RemoveMessage(queue string, id uint64)
 	RemoveMessages(queue string, ids []uint64)
-	MarkDelivered(queue string, id uint64, size int)
+	MarkDelivered(queue string, id uint64, size int) bool
 	DeleteQueue(queue string) error
 	Sync(done func(error))
 	ScanQueue(queue string, from uint64, fn func(id uint64, data []byte, delivered bool) (bool, error)) error
@@ -91,11 +91,13 @@ func (s *Server) unpersistRejected(q *localQueue, msg *queue.Message) {
 	}
 }
 
-// markDelivered records a first delivery of a persistent message.
-func (s *Server) markDelivered(q *localQueue, msg *queue.Message) {
+// markDelivered records a first delivery of a persistent message; it
+// reports whether the mark is durable only after a store sync.
+func (s *Server) markDelivered(q *localQueue, msg *queue.Message) bool {
 	if msg.Persistent() && q.isDurable() {
-		s.store.MarkDelivered(q.storeKey, msg.ID, msg.Size())
+		return s.store.MarkDelivered(q.storeKey, msg.ID, msg.Size())
 	}
+	return false
 }
 
 // removed deletes from the store the persistent messages that left q.

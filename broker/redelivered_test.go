@@ -23,14 +23,14 @@ type heldMarkStore struct {
 	syncs []func(error)
 }
 
-func (s *heldMarkStore) MarkDelivered(queue string, id uint64, size int) {
+func (s *heldMarkStore) MarkDelivered(queue string, id uint64, size int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.held {
 		s.marks++
-		return
+		return true
 	}
-	s.Store.MarkDelivered(queue, id, size)
+	return s.Store.MarkDelivered(queue, id, size)
 }
 
 func (s *heldMarkStore) Sync(done func(error)) {

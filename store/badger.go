@@ -57,7 +57,8 @@ type Badger struct {
 	cond    *sync.Cond
 	pending []op
 	closed  bool
-	refs    map[uint64]int // remaining queue references of bodies stored for several queues
+	refs    map[uint64]int         // remaining queue references of bodies stored for several queues
+	adds    map[uint64]*pendingAdd // messages whose AddMessage the committer has not taken yet
 	nodeID  atomic.Uint32
 
 	batches, ops atomic.Uint64
@@ -70,6 +71,7 @@ type op struct {
 	key, value []byte // value nil: delete
 	done       func(error)
 	bulk       *bulkRemoval // instead of key: many deletes in one op
+	add        uint64       // on the first op of an AddMessage: the message's id (MarkDelivered)
 }
 
 // bulkRemoval deletes many messages of a queue (purge, delete, a page-in)
@@ -118,7 +120,7 @@ func Open(dir string, opts Options) (*Badger, error) {
 		}
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
-	b := &Badger{db: db, opts: opts, log: log, refs: map[uint64]int{}, stop: make(chan struct{})}
+	b := &Badger{db: db, opts: opts, log: log, refs: map[uint64]int{}, adds: map[uint64]*pendingAdd{}, stop: make(chan struct{})}
 	b.cond = sync.NewCond(&b.mu)
 	if err := b.checkFormat(dir); err != nil {
 		db.Close()
@@ -290,6 +292,9 @@ func (b *Badger) commitLoop() {
 			size += len(b.pending[n].key) + len(b.pending[n].value)
 			if bulk := b.pending[n].bulk; bulk != nil {
 				size += 32 * len(bulk.ids)
+			}
+			if id := b.pending[n].add; id != 0 {
+				delete(b.adds, id) // its entries are the committer's now
 			}
 			n++
 		}
