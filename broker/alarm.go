@@ -117,7 +117,9 @@ func (s *Server) checkAlarms() {
 	} else if s.alarms.set("memory", false) {
 		s.log.Warn("memory alarm", "set", false)
 	}
-	if limit := s.alarms.diskLimit.Load(); limit > 0 && s.cfg.DataDir != "" {
+	if sp, ok := s.storeSpace(); ok {
+		s.onStoreSpace(sp)
+	} else if limit := s.alarms.diskLimit.Load(); limit > 0 && s.cfg.DataDir != "" {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(s.cfg.DataDir, &st); err == nil {
 			free := st.Bavail * uint64(st.Bsize)

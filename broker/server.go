@@ -45,6 +45,7 @@ type Server struct {
 	wg        sync.WaitGroup // connection goroutines
 
 	alarms  alarms
+	disk    diskState     // the store's disk (diskspace.go)
 	stop    chan struct{} // closed by Close
 	replyTo replyToRegistry
 	routers sync.Pool // *exchange.Router for routing off the reader goroutines
@@ -83,6 +84,7 @@ func New(cfg Config, st Store) (*Server, error) {
 	if err := s.restoreMetadata(); err != nil {
 		return nil, err
 	}
+	s.watchStoreSpace()
 	if cfg.AlarmInterval > 0 {
 		go s.monitorAlarms(cfg.AlarmInterval, s.stop)
 	}

@@ -18,11 +18,11 @@ type pendingAdd struct {
 // AddMessage stores a body once and an index entry per queue.
 func (b *Badger) AddMessage(id uint64, data []byte, size int, queues []string, done func(error)) {
 	ops := make([]op, 0, 1+len(queues))
-	ops = append(ops, op{key: bodyKey(id), value: data, add: id})
+	ops = append(ops, op{key: bodyKey(id), value: data, add: id, newMsg: true})
 	pa := &pendingAdd{queues: queues, values: make([][]byte, len(queues))}
 	for i, q := range queues {
 		pa.values[i] = indexValue(false, size)
-		ops = append(ops, op{key: indexKey(q, id), value: pa.values[i]})
+		ops = append(ops, op{key: indexKey(q, id), value: pa.values[i], newMsg: true, cont: true})
 	}
 	ops[len(ops)-1].done = done
 	b.mu.Lock()
