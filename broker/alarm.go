@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -89,13 +88,6 @@ func (s *Server) SetMemoryLimit(bytes uint64) {
 	s.checkAlarms()
 }
 
-// memoryInUse returns the memory the Go runtime holds from the OS.
-func memoryInUse() uint64 {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.Sys - m.HeapReleased
-}
-
 // setMemoryPressure records whether used bytes are past the paging ratio
 // of the memory limit (never without a limit; always with a ratio of 0).
 func (s *Server) setMemoryPressure(used, limit uint64) {
@@ -104,19 +96,7 @@ func (s *Server) setMemoryPressure(used, limit uint64) {
 
 // checkAlarms samples memory and disk and raises or clears the alarms.
 func (s *Server) checkAlarms() {
-	limit := s.alarms.memoryLimit.Load()
-	var used uint64
-	if limit > 0 {
-		used = memoryInUse()
-	}
-	s.setMemoryPressure(used, limit)
-	if limit > 0 {
-		if s.alarms.set("memory", used > limit) {
-			s.log.Warn("memory alarm", "set", used > limit, "used", used, "limit", limit)
-		}
-	} else if s.alarms.set("memory", false) {
-		s.log.Warn("memory alarm", "set", false)
-	}
+	s.checkMemory()
 	if sp, ok := s.storeSpace(); ok {
 		s.onStoreSpace(sp)
 	} else if limit := s.alarms.diskLimit.Load(); limit > 0 && s.cfg.DataDir != "" {

@@ -33,9 +33,11 @@ type Server struct {
 	// memoryPressure is set while memory use is past the paging ratio of
 	// the high watermark (always with a ratio of 0): transient messages
 	// past a queue's bound then page out.
-	memoryPressure atomic.Bool
-	nextConn       atomic.Uint64
-	refusedConns   atomic.Uint64 // connections refused for the connection limit (accept.go)
+	memoryPressure     atomic.Bool
+	pageKick           chan struct{} // asks the background pager for a pass (mempager.go)
+	pagedUnderPressure atomic.Uint64
+	nextConn           atomic.Uint64
+	refusedConns       atomic.Uint64 // connections refused for the connection limit (accept.go)
 
 	mu        sync.Mutex
 	vhosts    map[string]*Vhost
@@ -68,6 +70,7 @@ func New(cfg Config, st Store) (*Server, error) {
 	}
 	s.replyTo.init()
 	s.stop = make(chan struct{})
+	s.pageKick = make(chan struct{}, 1)
 	memLimit := cfg.MemoryLimit
 	if memLimit == 0 && cfg.MemoryHighWatermark > 0 {
 		memLimit = uint64(float64(totalMemory()) * cfg.MemoryHighWatermark)
@@ -85,8 +88,10 @@ func New(cfg Config, st Store) (*Server, error) {
 		return nil, err
 	}
 	s.watchStoreSpace()
+	go s.pageUnderPressure(s.stop)
 	if cfg.AlarmInterval > 0 {
 		go s.monitorAlarms(cfg.AlarmInterval, s.stop)
+		go s.watchMemory(s.stop)
 	}
 	return s, nil
 }
