@@ -77,20 +77,33 @@ func (a *API) listConnections(w http.ResponseWriter, r *http.Request, u *user) {
 	writeList(w, r, items)
 }
 
-func (a *API) findConnection(r *http.Request, u *user) (broker.ConnectionInfo, bool) {
+// findConnection finds the request's connection and checks that u may
+// act on it, as RabbitMQ's is_authorized_user does: on its own
+// connections any management user may; another user's connection may be
+// seen by monitoring users and administrators, and closed by
+// administrators only.
+func (a *API) findConnection(r *http.Request, u *user, closing bool) (broker.ConnectionInfo, *apiError) {
 	name := pathVar(r, "name")
-	for _, c := range a.visibleConnections(u) {
-		if c.Name == name {
-			return c, true
+	for _, c := range a.srv.ConnectionInfos() {
+		if c.Name != name {
+			continue
 		}
+		allowed := c.User == u.Name || u.seesAll()
+		if closing {
+			allowed = c.User == u.Name || u.isAdmin()
+		}
+		if !allowed {
+			return broker.ConnectionInfo{}, forbidden("User not authorised to access object")
+		}
+		return c, nil
 	}
-	return broker.ConnectionInfo{}, false
+	return broker.ConnectionInfo{}, notFound()
 }
 
 func (a *API) getConnection(w http.ResponseWriter, r *http.Request, u *user) {
-	c, ok := a.findConnection(r, u)
-	if !ok {
-		writeError(w, notFound())
+	c, aerr := a.findConnection(r, u, false)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
 	writeJSON(w, http.StatusOK, a.connectionObject(c))
@@ -99,9 +112,9 @@ func (a *API) getConnection(w http.ResponseWriter, r *http.Request, u *user) {
 // closeConnection force-closes a connection with 320 CONNECTION_FORCED;
 // the X-Reason header gives the reason, as in RabbitMQ.
 func (a *API) closeConnection(w http.ResponseWriter, r *http.Request, u *user) {
-	c, ok := a.findConnection(r, u)
-	if !ok {
-		writeError(w, notFound())
+	c, aerr := a.findConnection(r, u, true)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
 	reason := r.Header.Get("X-Reason")
@@ -154,9 +167,9 @@ func (a *API) listChannels(w http.ResponseWriter, r *http.Request, u *user) {
 }
 
 func (a *API) connectionChannels(w http.ResponseWriter, r *http.Request, u *user) {
-	c, ok := a.findConnection(r, u)
-	if !ok {
-		writeError(w, notFound())
+	c, aerr := a.findConnection(r, u, false)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
 	writeList(w, r, a.channelsOf(u, func(ch broker.ChannelInfo) bool { return ch.Connection == c.Name }))
