@@ -1,13 +1,10 @@
 package broker
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/warrenmq/warren/amqp"
 )
 
 // Resource alarms: when the broker's memory passes the high watermark or
@@ -91,13 +88,6 @@ func (s *Server) SetMemoryLimit(bytes uint64) {
 	s.checkAlarms()
 }
 
-// memoryInUse returns the memory the Go runtime holds from the OS.
-func memoryInUse() uint64 {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.Sys - m.HeapReleased
-}
-
 // setMemoryPressure records whether used bytes are past the paging ratio
 // of the memory limit (never without a limit; always with a ratio of 0).
 func (s *Server) setMemoryPressure(used, limit uint64) {
@@ -106,20 +96,10 @@ func (s *Server) setMemoryPressure(used, limit uint64) {
 
 // checkAlarms samples memory and disk and raises or clears the alarms.
 func (s *Server) checkAlarms() {
-	limit := s.alarms.memoryLimit.Load()
-	var used uint64
-	if limit > 0 {
-		used = memoryInUse()
-	}
-	s.setMemoryPressure(used, limit)
-	if limit > 0 {
-		if s.alarms.set("memory", used > limit) {
-			s.log.Warn("memory alarm", "set", used > limit, "used", used, "limit", limit)
-		}
-	} else if s.alarms.set("memory", false) {
-		s.log.Warn("memory alarm", "set", false)
-	}
-	if limit := s.alarms.diskLimit.Load(); limit > 0 && s.cfg.DataDir != "" {
+	s.checkMemory()
+	if sp, ok := s.storeSpace(); ok {
+		s.onStoreSpace(sp)
+	} else if limit := s.alarms.diskLimit.Load(); limit > 0 && s.cfg.DataDir != "" {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(s.cfg.DataDir, &st); err == nil {
 			free := st.Bavail * uint64(st.Bsize)
@@ -151,31 +131,6 @@ func totalMemory() uint64 {
 		return 0
 	}
 	return uint64(si.Totalram) * uint64(si.Unit)
-}
-
-// waitIfBlocked holds a publishing connection while an alarm is active.
-// It runs on the reader goroutine after a publish, so the socket is not
-// read meanwhile.
-func (c *conn) waitIfBlocked() {
-	reason, cleared, ok := c.srv.alarms.blocked()
-	if !ok {
-		return
-	}
-	c.flushConfirms()
-	notify := c.announces("connection.blocked")
-	if notify {
-		c.out.method(0, &amqp.ConnectionBlocked{Reason: reason})
-	}
-	c.log.Info("connection blocked", "reason", reason)
-	select {
-	case <-cleared:
-	case <-c.done:
-		return
-	}
-	if notify {
-		c.out.method(0, &amqp.ConnectionUnblocked{})
-	}
-	c.log.Info("connection unblocked")
 }
 
 // Resources are the figures the resource alarms watch.

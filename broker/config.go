@@ -21,6 +21,9 @@ type Config struct {
 	Heartbeat  time.Duration
 	// MaxMessageSize is the largest message body accepted (RabbitMQ: 128 MiB).
 	MaxMessageSize uint64
+	// MaxConnections refuses connections past this many (RabbitMQ's
+	// connection_max): they are accepted and closed at once. 0: no limit.
+	MaxConnections int
 	// HandshakeTimeout bounds the time from accept to connection.open.
 	HandshakeTimeout time.Duration
 	// DefaultUser and DefaultPass create the first user (an administrator)

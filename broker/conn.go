@@ -77,6 +77,8 @@ type conn struct {
 	clientClosed atomic.Bool // we answered the client's connection.close with close-ok
 	closeOnce    sync.Once
 	done         chan struct{} // closed when the connection is torn down
+	wakeCh       chan struct{} // closed by wake: a reader held by an alarm stops waiting (blocked.go)
+	wakeOnce     sync.Once
 	writerDone   chan struct{} // closed when the writer has flushed and stopped; nil before it starts
 	writing      net.Buffers   // the writer's current burst (a field, so writev needs no allocation)
 	wrote        atomic.Bool   // the writer wrote frames other than heartbeats since the last tick
@@ -103,6 +105,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		out:         newOutbox(s.cfg.FrameMax),
 		channels:    map[uint16]*channel{},
 		done:        make(chan struct{}),
+		wakeCh:      make(chan struct{}),
 		exclusive:   map[*localQueue]struct{}{},
 		connectedAt: time.Now(),
 		frameMax:    s.cfg.FrameMax,
@@ -421,12 +424,13 @@ func (c *conn) writeLoop() {
 			}
 			continue
 		case <-c.done:
-			c.write(c.out.take()) // the last frames, e.g. close-ok
+			c.writeBurst() // the last frames, e.g. close-ok
 			return
 		}
-		if err := c.write(c.out.take()); err != nil {
+		if err := c.writeBurst(); err != nil {
 			c.log.Debug("write failed", "err", err)
 			c.nc.Close() // the reader sees the error and tears down
+			c.wake()
 			return
 		}
 		c.afterWrite()
@@ -516,6 +520,7 @@ func (c *conn) forceClose(err *amqp.Error) {
 	}
 	c.closeWith(err)
 	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
+	c.wake()
 }
 
 // teardown releases everything the connection held.

@@ -26,6 +26,19 @@ type consumer struct {
 
 // Deliver implements Consumer.
 func (c *consumer) Deliver(e QueueEntry, redelivered bool) bool {
+	return c.deliver(e, redelivered, nil)
+}
+
+// DeliverMarked implements markedConsumer (deliverymark.go).
+func (c *consumer) DeliverMarked(e QueueEntry, redelivered bool, mark func() bool) bool {
+	return c.deliver(e, redelivered, mark)
+}
+
+// deliver sends a delivery if the consumer has credit. mark, if not nil,
+// records the delivery in the store; it runs only when the delivery is
+// sent, before the writer can take it, and reports whether the writer
+// must sync the store before writing it.
+func (c *consumer) deliver(e QueueEntry, redelivered bool, mark func() bool) bool {
 	ch := c.ch
 	ch.mu.Lock()
 	if ch.closed || !c.started || !c.hasCreditLocked() {
@@ -44,6 +57,9 @@ func (c *consumer) Deliver(e QueueEntry, redelivered bool) bool {
 	ch.deliver = amqp.BasicDeliver{ConsumerTag: c.tag, DeliveryTag: tag, Redelivered: redelivered, Exchange: m.Exchange, RoutingKey: m.RoutingKey}
 	o := ch.c.out
 	o.mu.Lock()
+	if mark != nil && mark() {
+		o.markLocked()
+	}
 	o.appendContentLocked(ch.id, &ch.deliver, &m.Properties, m.Body)
 	o.mu.Unlock()
 	ch.mu.Unlock()

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/warrenmq/warren/amqp"
@@ -238,7 +239,14 @@ func (ch *channel) onQueuePurge(m *amqp.QueuePurge) error {
 	if err != nil {
 		return err
 	}
-	n := q.Purge()
+	n, err := q.Purge()
+	if err != nil {
+		var ae *amqp.Error
+		if errors.As(err, &ae) { // a remote queue's home answered (e.g. 404: it is down)
+			return ae
+		}
+		return amqp.Errorf(amqp.InternalError, "%v", err)
+	}
 	if !m.NoWait {
 		ch.send(&amqp.QueuePurgeOk{MessageCount: uint32(n)})
 	}

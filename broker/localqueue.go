@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -66,13 +67,22 @@ func (q *localQueue) Publish(m *queue.Message) queue.PublishResult {
 	return res
 }
 
-// Get implements QueueHandle. It resets the x-expires countdown.
+// Get implements QueueHandle. It resets the x-expires countdown. A
+// first delivery of a stored message returns once its delivered mark is
+// on disk (deliverymark.go); when the mark cannot be written the message
+// goes back to the queue and Get reports it empty.
 func (q *localQueue) Get(noAck bool) (QueueEntry, int, bool) {
 	e, remaining, ok := q.queue.Get(noAck)
 	if !ok {
 		return nil, remaining, false
 	}
-	q.delivered(e.Message(), true, noAck, e.Redelivered())
+	if q.delivered(e.Message(), true, noAck, e.Redelivered()) {
+		if err := q.vhost.srv.syncStore(); err != nil {
+			q.vhost.srv.log.Error("the delivered mark of a basic.get could not be stored; the message stays in the queue", "queue", q.Name(), "err", err)
+			q.queue.Requeue([]*queue.Entry{e})
+			return nil, remaining + 1, false
+		}
+	}
 	return e, remaining, true
 }
 
@@ -112,8 +122,20 @@ func (q *localQueue) Settle(how Settlement, entries []QueueEntry) {
 // the cluster counts as a use).
 func (q *localQueue) Touch() { q.queue.Touch() }
 
-// Purge implements QueueHandle.
-func (q *localQueue) Purge() int { return q.queue.Purge() }
+// Purge implements QueueHandle. The removals of the purged messages
+// reach the store's committer before queue.Purge returns (the Removed
+// hook and the Pager's Discard run inside it); a sync after them makes
+// the purge durable before the caller replies.
+func (q *localQueue) Purge() (int, error) {
+	n := q.queue.Purge()
+	if !q.durable || n == 0 {
+		return n, nil
+	}
+	if err := q.vhost.srv.syncStore(); err != nil {
+		return n, fmt.Errorf("purge of queue '%s' in vhost '%s': %w", q.Name(), q.vhost.name, err)
+	}
+	return n, nil
+}
 
 // Delete implements QueueHandle: the queue closes, the messages the store
 // holds for it go, and its consumers are cancelled.
@@ -162,14 +184,28 @@ func (q *localQueue) Kick(c Consumer) {
 
 // delivered counts a delivery (get: by basic.get) on the queue and
 // records the first delivery of a stored message, so that a restart
-// brings it back flagged redelivered.
-func (q *localQueue) delivered(m *queue.Message, get, noAck, redelivered bool) {
+// brings it back flagged redelivered; it reports whether the mark is
+// durable only after a store sync.
+func (q *localQueue) delivered(m *queue.Message, get, noAck, redelivered bool) bool {
+	q.countDelivered(get, noAck, redelivered)
+	if !q.needsMark(m, noAck, redelivered) {
+		return false
+	}
+	return q.vhost.srv.markDelivered(q, m)
+}
+
+// countDelivered counts a delivery in the queue's statistics.
+func (q *localQueue) countDelivered(get, noAck, redelivered bool) {
 	q.stats.Inc(deliveryStat(get, noAck))
 	if redelivered {
 		q.stats.Inc(StatRedeliver)
-	} else if !noAck {
-		q.vhost.srv.markDelivered(q, m)
 	}
+}
+
+// needsMark reports whether delivering m must record it in the store: a
+// first delivery, to be acked, of a persistent message of a durable queue.
+func (q *localQueue) needsMark(m *queue.Message, noAck, redelivered bool) bool {
+	return !redelivered && !noAck && q.durable && m.Persistent()
 }
 
 // localConsumer is a Consumer as a local queue knows it: the queue
@@ -182,10 +218,20 @@ type localConsumer struct {
 }
 
 // Deliver implements queue.Consumer. It runs with the queue's lock held.
+// A first delivery of a stored message to a consumer that acks goes out
+// only after its delivered mark is on disk (deliverymark.go).
 func (lc *localConsumer) Deliver(e *queue.Entry, redelivered bool) bool {
+	m := e.Message()
+	if mc, ok := lc.c.(markedConsumer); ok && lc.q.needsMark(m, lc.noAck, redelivered) {
+		if !mc.DeliverMarked(e, redelivered, func() bool { return lc.q.vhost.srv.markDelivered(lc.q, m) }) {
+			return false
+		}
+		lc.q.countDelivered(false, lc.noAck, redelivered)
+		return true
+	}
 	if !lc.c.Deliver(e, redelivered) {
 		return false
 	}
-	lc.q.delivered(e.Message(), false, lc.noAck, redelivered)
+	lc.q.delivered(m, false, lc.noAck, redelivered)
 	return true
 }

@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"fmt"
+
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/exchange"
 	"github.com/warrenmq/warren/queue"
+	"github.com/warrenmq/warren/store"
 )
 
 // Operations the management API performs outside any AMQP connection.
@@ -37,6 +40,9 @@ func (v *Vhost) Publish(exchangeName, routingKey string, props amqp.Properties, 
 		return false, nil
 	}
 	msg = stripBCC(msg)
+	if srv.refusesPersistent(msg, queues) {
+		return false, fmt.Errorf("publish to exchange '%s': %w", exchangeName, store.ErrNoSpace)
+	}
 	done := make(chan error, 1)
 	outcome := &publishOutcome{stored: done}
 	outcome.pending.Store(1)

@@ -336,16 +336,21 @@ func (s *Server) checkLegacyMetadata() error {
 }
 
 // dropOrphanMessages deletes the stored messages of queues that no longer
-// exist (a crash between a queue's deletion and that of its messages).
+// exist (a crash between a queue's deletion and that of its messages) and
+// of a queue's earlier generations (queuegen.go), then the generation
+// records of deleted queues.
 func (s *Server) dropOrphanMessages() error {
 	stored, err := s.store.Queues()
 	if err != nil {
 		return fmt.Errorf("list stored queues: %w", err)
 	}
-	live := map[string]bool{}
+	live, liveGens := map[string]bool{}, map[string]bool{}
 	for _, v := range s.Vhosts() {
 		for _, q := range v.localQueues() {
 			live[q.storeKey] = true
+			if q.durable {
+				liveGens[genKey(v.name, q.Name())] = true
+			}
 		}
 	}
 	for key := range stored {
@@ -355,5 +360,5 @@ func (s *Server) dropOrphanMessages() error {
 			}
 		}
 	}
-	return nil
+	return s.dropStaleQueueGens(liveGens)
 }

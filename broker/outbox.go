@@ -23,7 +23,13 @@ type outbox struct {
 	spareSeg net.Buffers
 	frameMax uint32
 	closed   bool
-	signal   chan struct{} // capacity 1: "there is something to write"
+	// markAt is, when a pending delivery's delivered mark was handed to
+	// the store, the index in segs where the first such delivery starts
+	// (the bytes before it are cut into segs); -1 otherwise. The writer
+	// writes the segments before it at once and the rest after syncing
+	// the store (deliverymark.go).
+	markAt int
+	signal chan struct{} // capacity 1: "there is something to write"
 }
 
 // maxIdleOutbox is the largest buffer an outbox keeps for reuse.
@@ -34,7 +40,7 @@ const maxIdleOutbox = 4 << 20
 const zeroCopyBody = 64 << 10
 
 func newOutbox(frameMax uint32) *outbox {
-	return &outbox{frameMax: frameMax, signal: make(chan struct{}, 1)}
+	return &outbox{frameMax: frameMax, signal: make(chan struct{}, 1), markAt: -1}
 }
 
 func (o *outbox) notify() {
@@ -108,7 +114,25 @@ func (o *outbox) raw(b []byte) {
 // take swaps out the pending bytes for the writer. The returned buffers
 // are owned by the writer until the next take.
 func (o *outbox) take() net.Buffers {
+	bufs, _ := o.takeMarked()
+	return bufs
+}
+
+// markLocked notes that the delivery about to be appended has its
+// delivered mark in the store's hands. The caller holds o.mu.
+func (o *outbox) markLocked() {
+	if o.markAt < 0 {
+		o.cutLocked()
+		o.markAt = len(o.segs)
+	}
+}
+
+// takeMarked is take, and returns the index of the first buffer that
+// must wait until the store has synced the delivered marks, or -1.
+func (o *outbox) takeMarked() (net.Buffers, int) {
 	o.mu.Lock()
+	markAt := o.markAt
+	o.markAt = -1
 	o.cutLocked()
 	out := o.segs
 	if cap(o.spare) > maxIdleOutbox {
@@ -119,7 +143,7 @@ func (o *outbox) take() net.Buffers {
 	o.spareSeg, o.segs = o.segs, o.spareSeg[:0]
 	o.cut, o.segLen = 0, 0
 	o.mu.Unlock()
-	return out
+	return out, markAt
 }
 
 // pending returns the number of bytes waiting to be written.
@@ -134,7 +158,7 @@ func (o *outbox) close() {
 	o.mu.Lock()
 	o.closed = true
 	o.buf, o.spare, o.segs, o.spareSeg = nil, nil, nil, nil
-	o.cut, o.segLen = 0, 0
+	o.cut, o.segLen, o.markAt = 0, 0, -1
 	o.mu.Unlock()
 	o.notify()
 }

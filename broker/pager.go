@@ -35,6 +35,9 @@ func (p *queuePager) PageOut(m *queue.Message, force bool) (uint64, bool) {
 	if !force && !p.srv.memoryPressure.Load() {
 		return 0, false
 	}
+	if sp, ok := p.srv.storeSpace(); ok && sp.Refusing {
+		return 0, false // the disk is full: the message stays in memory
+	}
 	data, err := m.MarshalBinary()
 	if err != nil {
 		p.srv.log.Error("encode a message to page it out", "queue", p.q.Name(), "err", err)

@@ -18,7 +18,7 @@ type Store interface {
 	AddMessage(id uint64, data []byte, size int, queues []string, done func(error))
 	RemoveMessage(queue string, id uint64)
 	RemoveMessages(queue string, ids []uint64)
-	MarkDelivered(queue string, id uint64, size int)
+	MarkDelivered(queue string, id uint64, size int) bool
 	DeleteQueue(queue string) error
 	Sync(done func(error))
 	ScanQueue(queue string, from uint64, fn func(id uint64, data []byte, delivered bool) (bool, error)) error
@@ -74,6 +74,16 @@ func (s *Server) persistMessage(msg *queue.Message, queues []QueueHandle, outcom
 	})
 }
 
+// syncStore waits until everything handed to the store so far is on disk.
+func (s *Server) syncStore() error {
+	done := make(chan error, 1)
+	s.store.Sync(func(err error) { done <- err })
+	if err := <-done; err != nil {
+		return fmt.Errorf("sync the store: %w", err)
+	}
+	return nil
+}
+
 // unpersistRejected removes a message a durable queue refused.
 func (s *Server) unpersistRejected(q *localQueue, msg *queue.Message) {
 	if msg.Persistent() && q.isDurable() {
@@ -81,11 +91,13 @@ func (s *Server) unpersistRejected(q *localQueue, msg *queue.Message) {
 	}
 }
 
-// markDelivered records a first delivery of a persistent message.
-func (s *Server) markDelivered(q *localQueue, msg *queue.Message) {
+// markDelivered records a first delivery of a persistent message; it
+// reports whether the mark is durable only after a store sync.
+func (s *Server) markDelivered(q *localQueue, msg *queue.Message) bool {
 	if msg.Persistent() && q.isDurable() {
-		s.store.MarkDelivered(q.storeKey, msg.ID, msg.Size())
+		return s.store.MarkDelivered(q.storeKey, msg.ID, msg.Size())
 	}
+	return false
 }
 
 // removed deletes from the store the persistent messages that left q.

@@ -188,6 +188,10 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 		return
 	}
 	msg = stripBCC(msg)
+	if srv.refusesPersistent(msg, queues) {
+		ch.confirmOnReader(seq, false) // the disk is full (diskspace.go)
+		return
+	}
 	var outcome *publishOutcome
 	if seq != 0 {
 		outcome = &publishOutcome{ch: ch, seq: seq}

@@ -31,8 +31,10 @@ type QueueHandle interface {
 	// entries that are not unacked deliveries of this queue are ignored.
 	Settle(how Settlement, entries []QueueEntry)
 	// Purge drops the ready messages (not the unacked ones) and returns
-	// how many there were.
-	Purge() int
+	// how many there were. It returns once the purge is durable: a
+	// crash after it never brings the purged messages back. An error
+	// means the purge may not survive a crash.
+	Purge() (int, error)
 	// Delete closes a queue that left its vhost: its messages go, and its
 	// consumers are told (Consumer.QueueDeleted). It returns how many
 	// ready messages it held; deleting again returns 0.

@@ -90,7 +90,7 @@ func (q *fakeRemoteQueue) Available() error {
 }
 func (q *fakeRemoteQueue) Get(bool) (broker.QueueEntry, int, bool)       { return nil, 0, false }
 func (q *fakeRemoteQueue) Settle(broker.Settlement, []broker.QueueEntry) {}
-func (q *fakeRemoteQueue) Purge() int                                    { return 0 }
+func (q *fakeRemoteQueue) Purge() (int, error)                           { return 0, nil }
 func (q *fakeRemoteQueue) Delete() int                                   { return 0 }
 func (q *fakeRemoteQueue) AddConsumer(broker.Consumer, queue.ConsumerOptions) error {
 	return q.Available()

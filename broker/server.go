@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,12 +28,16 @@ type Server struct {
 	// then take their stored messages.
 	restoring bool
 
-	ids msgIDs // message ids (msgid.go)
+	ids  msgIDs    // message ids (msgid.go)
+	gens queueGens // queue generations (queuegen.go)
 	// memoryPressure is set while memory use is past the paging ratio of
 	// the high watermark (always with a ratio of 0): transient messages
 	// past a queue's bound then page out.
-	memoryPressure atomic.Bool
-	nextConn       atomic.Uint64
+	memoryPressure     atomic.Bool
+	pageKick           chan struct{} // asks the background pager for a pass (mempager.go)
+	pagedUnderPressure atomic.Uint64
+	nextConn           atomic.Uint64
+	refusedConns       atomic.Uint64 // connections refused for the connection limit (accept.go)
 
 	mu        sync.Mutex
 	vhosts    map[string]*Vhost
@@ -44,6 +47,7 @@ type Server struct {
 	wg        sync.WaitGroup // connection goroutines
 
 	alarms  alarms
+	disk    diskState     // the store's disk (diskspace.go)
 	stop    chan struct{} // closed by Close
 	replyTo replyToRegistry
 	routers sync.Pool // *exchange.Router for routing off the reader goroutines
@@ -68,6 +72,7 @@ func New(cfg Config, st Store) (*Server, error) {
 	}
 	s.replyTo.init()
 	s.stop = make(chan struct{})
+	s.pageKick = make(chan struct{}, 1)
 	memLimit := cfg.MemoryLimit
 	if memLimit == 0 && cfg.MemoryHighWatermark > 0 {
 		memLimit = uint64(float64(totalMemory()) * cfg.MemoryHighWatermark)
@@ -81,11 +86,17 @@ func New(cfg Config, st Store) (*Server, error) {
 	if cfg.Remote != nil {
 		cfg.Remote.Serve(s)
 	}
+	if err := s.loadQueueGens(); err != nil {
+		return nil, fmt.Errorf("read queue generations: %w", err)
+	}
 	if err := s.restoreMetadata(); err != nil {
 		return nil, err
 	}
+	s.watchStoreSpace()
+	go s.pageUnderPressure(s.stop)
 	if cfg.AlarmInterval > 0 {
 		go s.monitorAlarms(cfg.AlarmInterval, s.stop)
+		go s.watchMemory(s.stop)
 	}
 	return s, nil
 }
@@ -134,7 +145,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
 	s.log.Info("amqp listener started", "addr", ln.Addr().String())
-	var delay time.Duration
+	var st acceptState
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -144,16 +155,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closing {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed, retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
+			if !retryableAccept(err) {
+				return fmt.Errorf("accept: %w", err)
 			}
-			return fmt.Errorf("accept: %w", err)
+			if !s.sleepOrStop(s.acceptFailed(&st, err)) {
+				return nil
+			}
+			continue
 		}
-		delay = 0
+		s.accepted(&st)
+		if s.overConnectionLimit(&st) {
+			nc.Close()
+			continue
+		}
 		s.startConn(nc)
 	}
 }
@@ -198,9 +212,16 @@ func (s *Server) ConnectionCount() int {
 	return len(s.conns)
 }
 
+// closeGrace is how long Close waits for connections after closing their
+// sockets once ctx is done.
+const closeGrace = 5 * time.Second
+
 // Close stops accepting, closes every connection with 320 CONNECTION_FORCED,
 // waits for them (bounded by ctx), closes a metadata log that has a Close
-// (Config.MetaLog) and closes the store.
+// (Config.MetaLog) and closes the store. Connections still running when
+// ctx is done have their sockets closed; if they do not stop within
+// closeGrace after that, Close returns an error and leaves the store open
+// rather than wait for ever.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closing {
@@ -227,8 +248,19 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		for _, c := range conns {
 			c.nc.Close()
+			c.wake()
 		}
-		<-done
+		select {
+		case <-done:
+		case <-time.After(closeGrace):
+			// Something holds a connection's goroutine that closing its
+			// socket did not wake. Closing the store under it could
+			// crash; leaving it open loses nothing that was promised
+			// (commits are synced), and the process's exit frees it.
+			n := s.ConnectionCount()
+			s.log.Error("connections did not stop; leaving the store open", "connections", n)
+			return fmt.Errorf("%d connections did not stop within %v of closing their sockets", n, closeGrace)
+		}
 	}
 	// No connection proposes any more; a replicated log stops applying
 	// (and so touching the store) before the store closes.

@@ -250,7 +250,8 @@ func touch(q QueueHandle) {
 
 // newQueue builds a queue of this node with hooks wired to this vhost.
 func (v *Vhost) newQueue(cfg queue.Config) *localQueue {
-	q := &localQueue{vhost: v, storeKey: v.name + "\x00" + cfg.Name, durable: cfg.Durable && !cfg.Exclusive}
+	durable := cfg.Durable && !cfg.Exclusive
+	q := &localQueue{vhost: v, storeKey: v.srv.storeKeyFor(v.name, cfg.Name, durable), durable: durable}
 	cfg, policy := v.withPolicy(cfg)
 	q.policy.Store(&policy)
 	q.queue = queue.New(cfg, queue.Hooks{

@@ -269,7 +269,11 @@ func (h *homeSide) onPurge(l *link, fr *frameReader) error {
 		l.reply(id, noQueue(vhost, name), nil)
 		return nil
 	}
-	n := q.Purge()
+	n, err := q.Purge()
+	if err != nil {
+		l.reply(id, err, nil)
+		return nil
+	}
 	l.reply(id, nil, func(b []byte) []byte { return appendUvarint(b, uint64(n)) })
 	return nil
 }

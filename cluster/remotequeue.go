@@ -401,10 +401,10 @@ func (q *remoteQueue) Settle(how broker.Settlement, entries []broker.QueueEntry)
 }
 
 // Purge implements broker.QueueHandle.
-func (q *remoteQueue) Purge() int {
+func (q *remoteQueue) Purge() (int, error) {
 	l, err := q.link()
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	var n int
 	if err := l.callWait(context.Background(), framePurge, q.appendQueue, func(fr *frameReader) error {
@@ -412,8 +412,9 @@ func (q *remoteQueue) Purge() int {
 		return fr.done()
 	}, nil); err != nil {
 		q.ls.log.Debug("purge on the home node failed", "queue", q.rec.Name, "node", q.rec.Node, "err", err)
+		return 0, err
 	}
-	return n
+	return n, nil
 }
 
 // Delete implements broker.QueueHandle: this node drops the handle (the

@@ -83,21 +83,35 @@ func (a *API) listConnections(w http.ResponseWriter, r *http.Request, u *user) {
 	writeList(w, r, filterObjects(a.connections(r, u), func(o object) bool { return vhost == nil || o["vhost"] == *vhost }))
 }
 
-// findConnection returns the request's connection, on any node.
-func (a *API) findConnection(r *http.Request, u *user) (object, bool) {
+// findConnection finds the request's connection, on any node, and checks
+// that u may act on it, as RabbitMQ's is_authorized_user does: on its own
+// connections any management user may; another user's connection may be
+// seen by monitoring users and administrators, and closed by
+// administrators only. (Another user's connection on another node is not
+// listed to a user who may not see it: 404 there, 403 here.)
+func (a *API) findConnection(r *http.Request, u *user, closing bool) (object, *apiError) {
 	name := pathVar(r, "name")
 	for _, o := range a.connections(r, u) {
-		if o["name"] == name {
-			return o, true
+		if o["name"] != name {
+			continue
+		}
+		if closing && o["user"] != u.Name && !u.isAdmin() {
+			return nil, forbidden("User not authorised to access object")
+		}
+		return o, nil
+	}
+	for _, c := range a.srv.ConnectionInfos() {
+		if c.Name == name {
+			return nil, forbidden("User not authorised to access object")
 		}
 	}
-	return nil, false
+	return nil, notFound()
 }
 
 func (a *API) getConnection(w http.ResponseWriter, r *http.Request, u *user) {
-	c, ok := a.findConnection(r, u)
-	if !ok {
-		writeError(w, notFound())
+	c, aerr := a.findConnection(r, u, false)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
@@ -107,9 +121,9 @@ func (a *API) getConnection(w http.ResponseWriter, r *http.Request, u *user) {
 // with 320 CONNECTION_FORCED; the X-Reason header gives the reason, as in
 // RabbitMQ.
 func (a *API) closeConnection(w http.ResponseWriter, r *http.Request, u *user) {
-	c, ok := a.findConnection(r, u)
-	if !ok {
-		writeError(w, notFound())
+	c, aerr := a.findConnection(r, u, true)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
 	reason := r.Header.Get("X-Reason")
@@ -195,9 +209,9 @@ func (a *API) listChannels(w http.ResponseWriter, r *http.Request, u *user) {
 }
 
 func (a *API) connectionChannels(w http.ResponseWriter, r *http.Request, u *user) {
-	c, ok := a.findConnection(r, u)
-	if !ok {
-		writeError(w, notFound())
+	c, aerr := a.findConnection(r, u, false)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
 	writeList(w, r, filterObjects(a.channels(r, u), func(o object) bool {

@@ -194,7 +194,10 @@ func (a *API) purgeQueue(w http.ResponseWriter, r *http.Request, u *user) {
 		writeError(w, aerr)
 		return
 	}
-	q.Purge()
+	if _, err := q.Purge(); err != nil {
+		writeError(w, err)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -84,10 +84,48 @@ const readAhead = pageInBatch / 2
 const unknownDeadline = -1
 
 // refBlock is a run of paged-out messages: their tokens and, once one of
-// them has a deadline, the deadlines of all.
+// them has a deadline, the deadlines of all; once one of them was
+// delivered before (a requeued message paged out by PageOutExcess), a
+// bitmap of those.
 type refBlock struct {
-	tokens    [refBlockSize]uint64
-	deadlines *[refBlockSize]int64
+	tokens      [refBlockSize]uint64
+	deadlines   *[refBlockSize]int64
+	redelivered *[refBlockSize / 64]uint64
+}
+
+// set records slot i's deadline and redelivered flag.
+func (b *refBlock) set(i int, deadline int64, redelivered bool) {
+	if deadline != noDeadline && b.deadlines == nil {
+		b.deadlines = new([refBlockSize]int64)
+		for j := range b.deadlines {
+			b.deadlines[j] = noDeadline
+		}
+	}
+	if b.deadlines != nil {
+		b.deadlines[i] = deadline
+	}
+	if redelivered && b.redelivered == nil {
+		b.redelivered = new([refBlockSize / 64]uint64)
+	}
+	if b.redelivered != nil {
+		if redelivered {
+			b.redelivered[i/64] |= 1 << (i % 64)
+		} else {
+			b.redelivered[i/64] &^= 1 << (i % 64)
+		}
+	}
+}
+
+// get returns slot i's deadline and redelivered flag.
+func (b *refBlock) get(i int) (deadline int64, redelivered bool) {
+	deadline = noDeadline
+	if b.deadlines != nil {
+		deadline = b.deadlines[i]
+	}
+	if b.redelivered != nil {
+		redelivered = b.redelivered[i/64]&(1<<(i%64)) != 0
+	}
+	return deadline, redelivered
 }
 
 // refQueue is a FIFO of paged-out messages in blocks, 8 bytes a message
@@ -105,28 +143,42 @@ func (r *refQueue) push(token uint64, deadline int64) {
 	}
 	b := r.blocks[len(r.blocks)-1]
 	b.tokens[i] = token
-	if deadline != noDeadline && b.deadlines == nil {
-		b.deadlines = new([refBlockSize]int64)
-		for j := range b.deadlines {
-			b.deadlines[j] = noDeadline
-		}
-	}
-	if b.deadlines != nil {
-		b.deadlines[i] = deadline
-	}
+	b.set(i, deadline, false)
 	r.n++
 }
 
-// pop removes up to len(tokens) messages from the front into tokens and
-// deadlines and returns how many.
-func (r *refQueue) pop(tokens []uint64, deadlines []int64) int {
+// pushFront adds a message in front of the others.
+func (r *refQueue) pushFront(token uint64, deadline int64, redelivered bool) {
+	if r.n == 0 {
+		r.blocks, r.head = nil, 0
+		r.push(token, deadline)
+		r.blocks[0].set(0, deadline, redelivered)
+		return
+	}
+	if r.head == 0 {
+		r.blocks = append(r.blocks, nil)
+		copy(r.blocks[1:], r.blocks)
+		r.blocks[0] = new(refBlock)
+		r.head = refBlockSize
+	}
+	r.head--
+	b := r.blocks[0]
+	b.tokens[r.head] = token
+	b.set(r.head, deadline, redelivered)
+	r.n++
+}
+
+// pop removes up to len(tokens) messages from the front into tokens,
+// deadlines and (unless nil) redelivered, and returns how many.
+func (r *refQueue) pop(tokens []uint64, deadlines []int64, redelivered []bool) int {
 	k := 0
 	for k < len(tokens) && r.n > 0 {
 		b := r.blocks[0]
 		tokens[k] = b.tokens[r.head]
-		deadlines[k] = noDeadline
-		if b.deadlines != nil {
-			deadlines[k] = b.deadlines[r.head]
+		d, rd := b.get(r.head)
+		deadlines[k] = d
+		if redelivered != nil {
+			redelivered[k] = rd
 		}
 		k++
 		r.n--
@@ -145,7 +197,8 @@ func (r *refQueue) pop(tokens []uint64, deadlines []int64) int {
 
 // pageOut tries to keep e out of memory and reports whether it did: when
 // the queue pages and either e's level already has paged-out messages or
-// memory is at its bound.
+// memory is at its bound (unacked deliveries count against it: their
+// messages are in memory too).
 func (r *readyStore) pageOut(e *Entry) bool {
 	pg := &r.paging
 	if pg.Pager == nil {
@@ -154,7 +207,7 @@ func (r *readyStore) pageOut(e *Entry) bool {
 	l := &r.levels[e.priority]
 	behind := l.paged.n > 0 || l.reading != nil // e must follow paged-out messages
 	if !behind &&
-		(pg.MaxMessages <= 0 || r.count-r.pagedCount < pg.MaxMessages) &&
+		(pg.MaxMessages <= 0 || r.count-r.pagedCount+r.q.unacked.len < pg.MaxMessages) &&
 		(pg.MaxBytes <= 0 || r.bytes-r.pagedBytes < pg.MaxBytes) {
 		return false
 	}
@@ -190,6 +243,7 @@ type pageRead struct {
 	deadlines [pageInBatch]int64
 	msgs      [pageInBatch]*Message // nil: not read (lost)
 	delivered [pageInBatch]bool
+	requeued  [pageInBatch]bool // delivered before it was paged out (PageOutExcess)
 	// cancelled is set, under the queue's lock, when purge or delete took
 	// the messages out of the queue while they were read.
 	cancelled bool
@@ -205,7 +259,7 @@ func (r *readyStore) startRead(p int) {
 		return
 	}
 	rd := &pageRead{pager: r.paging.Pager, level: p, done: make(chan struct{})}
-	rd.n = l.paged.pop(rd.tokens[:], rd.deadlines[:])
+	rd.n = l.paged.pop(rd.tokens[:], rd.deadlines[:], rd.requeued[:])
 	l.reading = rd
 	go r.q.pageIn(rd)
 }
@@ -257,7 +311,7 @@ func (r *readyStore) install(rd *pageRead) {
 			deadline = q.deadline(m, now)
 		}
 		e := q.newEntry(m, deadline)
-		e.redelivered.Store(rd.delivered[i])
+		e.redelivered.Store(rd.delivered[i] || rd.requeued[i])
 		size := int64(m.Size())
 		r.pagedBytes -= size
 		r.bytes -= size
@@ -287,7 +341,7 @@ func (r *readyStore) dropRead(rd *pageRead) {
 // popPaged takes up to len(tokens) paged-out messages from the front of
 // level p out of the counts (all but their bytes) and returns how many.
 func (r *readyStore) popPaged(p int, tokens []uint64, deadlines []int64) int {
-	n := r.levels[p].paged.pop(tokens, deadlines)
+	n := r.levels[p].paged.pop(tokens, deadlines, nil)
 	r.pagedCount -= n
 	r.count -= n
 	for _, d := range deadlines[:n] {

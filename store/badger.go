@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -34,6 +35,21 @@ type Options struct {
 	// grow with the bytes on disk.
 	MappedBudget int64
 	TrimInterval time.Duration
+	// ValueLogFileSize and MemTableSize are Badger's; 0 sizes them for
+	// the data dir's file system (ValueLogFileSize a 32nd of it between 1
+	// and 64 MiB, MemTableSize a 64th between 1 and 8 MiB), so that what
+	// Badger preallocates fits a small disk (space.go).
+	ValueLogFileSize int64
+	MemTableSize     int64
+	// OnSpace, if set, is told the store's disk figures each time the
+	// committer measures them (space.go); it runs on the committer and
+	// must not block.
+	OnSpace func(Space)
+	// SpaceCheckBytes and SpaceCheckInterval: the committer measures the
+	// disk after this many bytes written, or this much time (0: a quarter
+	// of a value-log file; 100 ms).
+	SpaceCheckBytes    int64
+	SpaceCheckInterval time.Duration
 	// Logger receives the store's log and Badger's warnings; nil discards.
 	Logger *slog.Logger
 }
@@ -57,12 +73,20 @@ type Badger struct {
 	cond    *sync.Cond
 	pending []op
 	closed  bool
-	refs    map[uint64]int // remaining queue references of bodies stored for several queues
+	refs    map[uint64]int         // remaining queue references of bodies stored for several queues
+	adds    map[uint64]*pendingAdd // messages whose AddMessage the committer has not taken yet
+	space   *spaceGuard
+	gcKick  chan struct{} // asks the GC loop for a pass now (space is low and messages went)
 	nodeID  atomic.Uint32
 
 	batches, ops atomic.Uint64
-	stop         chan struct{}
-	wg           sync.WaitGroup
+	refusedMsgs  atomic.Uint64 // messages refused for want of disk space
+	// removedSinceGC counts removal ops written since a low-space GC pass
+	// last reclaimed something.
+	removedSinceGC atomic.Int64
+	refusing       bool // the committer refused new messages last time (committer only)
+	stop           chan struct{}
+	wg             sync.WaitGroup
 }
 
 // op is one pending write.
@@ -70,6 +94,9 @@ type op struct {
 	key, value []byte // value nil: delete
 	done       func(error)
 	bulk       *bulkRemoval // instead of key: many deletes in one op
+	add        uint64       // on the first op of an AddMessage: the message's id (MarkDelivered)
+	newMsg     bool         // an op of an AddMessage: refused when the disk is below the floor
+	cont       bool         // continues the op before it: one batch takes both
 }
 
 // bulkRemoval deletes many messages of a queue (purge, delete, a page-in)
@@ -98,16 +125,36 @@ func Open(dir string, opts Options) (*Badger, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	vlogSize, memSize, err := fileSizes(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	space := newSpaceGuard(dir, vlogSize, memSize, opts, log)
+	if s, err := space.measure(); err != nil {
+		return nil, err
+	} else if s.Refusing {
+		// Badger could die of SIGBUS writing its new memtable log: give
+		// it the ballast's room, so that consumers can drain.
+		released, err := space.releaseBallast()
+		if err != nil {
+			return nil, err
+		}
+		log.Warn("the store's disk is below its floor at start; new messages will be refused until space is freed",
+			"free", s.Free, "floor", s.Floor, "ballast_released", released)
+	}
 	bo := badger.DefaultOptions(dir).
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{log}).
-		WithMemTableSize(8 << 20).
+		WithMemTableSize(memSize).
 		WithNumMemtables(2).
 		WithCompression(options.None). // keys and small values barely compress; bodies are the client's
 		WithBlockCacheSize(0).         // only needed to cache decompressed blocks
 		WithIndexCacheSize(16 << 20).
 		WithValueThreshold(256).
-		WithValueLogFileSize(64 << 20). // a drained backlog leaves at most one file behind
+		WithValueLogFileSize(vlogSize). // a drained backlog leaves at most one file behind
 		WithNumCompactors(2).
 		WithNumLevelZeroTables(4).
 		WithNumLevelZeroTablesStall(8)
@@ -118,7 +165,11 @@ func Open(dir string, opts Options) (*Badger, error) {
 		}
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
-	b := &Badger{db: db, opts: opts, log: log, refs: map[uint64]int{}, stop: make(chan struct{})}
+	if opts.MaxBatchBytes > int(vlogSize) {
+		opts.MaxBatchBytes = int(vlogSize) // a batch fits what the space checks allow for
+	}
+	b := &Badger{db: db, opts: opts, log: log, refs: map[uint64]int{}, adds: map[uint64]*pendingAdd{},
+		space: space, gcKick: make(chan struct{}, 1), stop: make(chan struct{})}
 	b.cond = sync.NewCond(&b.mu)
 	if err := b.checkFormat(dir); err != nil {
 		db.Close()
@@ -152,6 +203,27 @@ func Open(dir string, opts Options) (*Badger, error) {
 		go b.trimLoop(t)
 	}
 	return b, nil
+}
+
+// fileSizes returns Badger's value-log file and memtable sizes: opts', or
+// sized for the file system of dir.
+func fileSizes(dir string, opts Options) (vlog, mem int64, err error) {
+	vlog, mem = opts.ValueLogFileSize, opts.MemTableSize
+	if vlog > 0 && mem > 0 {
+		return vlog, mem, nil
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	total := int64(st.Blocks) * int64(st.Bsize)
+	if vlog <= 0 {
+		vlog = min(max(total/32, 1<<20), 64<<20) &^ (1<<20 - 1)
+	}
+	if mem <= 0 {
+		mem = min(max(total/64, 1<<20), 8<<20) &^ (1<<20 - 1)
+	}
+	return vlog, mem, nil
 }
 
 // checkDir refuses a non-empty directory that holds no Badger database.
@@ -286,10 +358,13 @@ func (b *Badger) commitLoop() {
 			return
 		}
 		n, size := 0, 0
-		for n < len(b.pending) && n < b.opts.MaxBatchOps && size < b.opts.MaxBatchBytes {
+		for n < len(b.pending) && (n < b.opts.MaxBatchOps && size < b.opts.MaxBatchBytes || b.pending[n].cont) {
 			size += len(b.pending[n].key) + len(b.pending[n].value)
 			if bulk := b.pending[n].bulk; bulk != nil {
 				size += 32 * len(bulk.ids)
+			}
+			if id := b.pending[n].add; id != 0 {
+				delete(b.adds, id) // its entries are the committer's now
 			}
 			n++
 		}
@@ -299,6 +374,10 @@ func (b *Badger) commitLoop() {
 		b.pending = b.pending[:rest]
 		b.mu.Unlock()
 
+		refused := 0
+		if !b.space.admit(int64(size)) {
+			batch, refused = b.refuseNewMessages(batch)
+		}
 		err := b.write(batch)
 		b.batches.Add(1)
 		b.ops.Add(uint64(len(batch)))
@@ -310,12 +389,81 @@ func (b *Badger) commitLoop() {
 				batch[i].done(err)
 			}
 		}
+		b.afterBatch(batch, refused)
 		clear(batch)
 	}
 }
 
-// write applies a batch and syncs it to disk.
+// refuseNewMessages takes the ops of AddMessage out of a batch, failing
+// them with ErrNoSpace, and returns the rest and how many messages it
+// refused.
+func (b *Badger) refuseNewMessages(batch []op) ([]op, int) {
+	kept, refused := batch[:0], 0
+	for _, o := range batch {
+		if !o.newMsg {
+			kept = append(kept, o)
+			continue
+		}
+		if o.add != 0 {
+			refused++
+		}
+		if o.done != nil {
+			o.done(ErrNoSpace)
+		}
+	}
+	clear(batch[len(kept):])
+	return kept, refused
+}
+
+// afterBatch looks after the disk once a batch is written: it logs
+// refusals, keeps the ballast and asks for value-log GC while space is
+// low and messages are being removed.
+func (b *Badger) afterBatch(batch []op, refused int) {
+	s := b.space.space()
+	if refused > 0 {
+		b.refusedMsgs.Add(uint64(refused))
+		if !b.refusing {
+			b.refusing = true
+			b.log.Error("the store's disk is below its floor: refusing new messages", "free", s.Free, "floor", s.Floor)
+		}
+	} else if b.refusing && !s.Refusing {
+		b.refusing = false
+		b.log.Info("the store's disk is above its floor again: accepting new messages", "refused", b.refusedMsgs.Load())
+	}
+	if err := b.space.keepBallast(s); err != nil {
+		b.log.Warn("disk ballast", "err", err)
+	}
+	for _, o := range batch {
+		if o.bulk != nil || (o.value == nil && o.key != nil) {
+			b.removedSinceGC.Add(1)
+		}
+	}
+	if b.removedSinceGC.Load() > 0 && s.Free < 2*s.Floor {
+		select {
+		case b.gcKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// RefusedMessages is how many messages were refused for want of disk
+// space since the store opened.
+func (b *Badger) RefusedMessages() uint64 { return b.refusedMsgs.Load() }
+
+// write applies a batch and syncs it to disk. A batch of sync markers
+// alone writes nothing and needs no fsync: the batches before it, which
+// hold everything submitted before the markers, are on disk already.
 func (b *Badger) write(batch []op) error {
+	writes := false
+	for i := range batch {
+		if batch[i].key != nil || batch[i].bulk != nil {
+			writes = true
+			break
+		}
+	}
+	if !writes {
+		return nil
+	}
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, o := range batch {

@@ -22,10 +22,30 @@ func (b *Badger) gcLoop() {
 	t := time.NewTicker(b.opts.ValueLogGCInterval)
 	defer t.Stop()
 	last, deep := b.ops.Load(), ^uint64(0)
+	var lastKick time.Time
+	var again <-chan time.Time // a kick that came too soon after the last pass
 	for {
 		select {
 		case <-b.stop:
 			return
+		case <-b.gcKick:
+			// Space is low and messages went: reclaim now, at most
+			// every kickEvery.
+			if wait := kickEvery - time.Since(lastKick); wait > 0 {
+				if again == nil {
+					again = time.After(wait)
+				}
+				continue
+			}
+			lastKick, again = time.Now(), nil
+			b.lowSpaceGC()
+			deep = b.ops.Load()
+			continue
+		case <-again:
+			lastKick, again = time.Now(), nil
+			b.lowSpaceGC()
+			deep = b.ops.Load()
+			continue
 		case <-t.C:
 		}
 		ops := b.ops.Load()
@@ -38,6 +58,20 @@ func (b *Badger) gcLoop() {
 		last = ops
 	}
 }
+
+// lowSpaceGC is a GC pass asked for because space is low: once it
+// reclaims something, removals written before it no longer call for
+// another.
+func (b *Badger) lowSpaceGC() {
+	before := b.removedSinceGC.Load()
+	if b.RunGC() > 0 {
+		b.removedSinceGC.Add(-before)
+	}
+}
+
+// kickEvery is the shortest time between GC passes asked for because
+// space is low.
+const kickEvery = 2 * time.Second
 
 // trimLoop keeps the store's mapped files within their resident budget
 // until Close.
@@ -72,14 +106,15 @@ func (b *Badger) trimLoop(t *mappedTrimmer) {
 // commit runs meanwhile), flattens the tree into one level, which drops
 // deleted keys together with the versions they shadow and records what
 // that frees, and runs GC again. The file being written to is never
-// collected; a restart starts a new one.
-func (b *Badger) RunGC() {
-	if b.rewriteValueLog() > 0 {
-		return
+// collected; a restart starts a new one. It returns how many value-log
+// files it rewrote or deleted.
+func (b *Badger) RunGC() int {
+	if n := b.rewriteValueLog(); n > 0 {
+		return n
 	}
 	vlogs, err := filepath.Glob(filepath.Join(b.db.Opts().ValueDir, "*.vlog"))
 	if err != nil || len(vlogs) < 2 {
-		return
+		return 0
 	}
 	// DropPrefix is Badger's only public way to flush the memtables; it
 	// needs a key under the prefix, so one is written and dropped. Writes
@@ -98,13 +133,13 @@ func (b *Badger) RunGC() {
 		if !errors.Is(err, ErrClosed) {
 			b.log.Warn("value log GC: flush memtables", "err", err)
 		}
-		return
+		return 0
 	}
 	if err := b.db.Flatten(1); err != nil {
 		b.log.Warn("value log GC: flatten", "err", err)
-		return
+		return 0
 	}
-	b.rewriteValueLog()
+	return b.rewriteValueLog()
 }
 
 // keyGCFlush is written and dropped by RunGC to flush the memtables; it

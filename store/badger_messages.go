@@ -7,20 +7,32 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
+// pendingAdd is a message whose AddMessage ops wait for the committer:
+// until it takes them, MarkDelivered sets the delivered flag in the entry
+// about to be written instead of writing the entry again.
+type pendingAdd struct {
+	queues []string
+	values [][]byte // each queue's entry value, as in queues
+}
+
 // AddMessage stores a body once and an index entry per queue.
 func (b *Badger) AddMessage(id uint64, data []byte, size int, queues []string, done func(error)) {
 	ops := make([]op, 0, 1+len(queues))
-	ops = append(ops, op{key: bodyKey(id), value: data})
-	v := indexValue(false, size)
-	for _, q := range queues {
-		ops = append(ops, op{key: indexKey(q, id), value: v})
+	ops = append(ops, op{key: bodyKey(id), value: data, add: id, newMsg: true})
+	pa := &pendingAdd{queues: queues, values: make([][]byte, len(queues))}
+	for i, q := range queues {
+		pa.values[i] = indexValue(false, size)
+		ops = append(ops, op{key: indexKey(q, id), value: pa.values[i], newMsg: true, cont: true})
 	}
 	ops[len(ops)-1].done = done
+	b.mu.Lock()
 	if len(queues) > 1 {
-		b.mu.Lock()
 		b.refs[id] = len(queues)
-		b.mu.Unlock()
 	}
+	if !b.closed {
+		b.adds[id] = pa
+	}
+	b.mu.Unlock()
 	b.submit(ops...)
 }
 
@@ -67,9 +79,27 @@ func (b *Badger) RemoveMessages(queue string, ids []uint64) {
 	b.submit(op{bulk: &bulkRemoval{queue: queue, ids: ids}})
 }
 
-// MarkDelivered sets the delivered flag of queue's entry for id.
-func (b *Badger) MarkDelivered(queue string, id uint64, size int) {
+// MarkDelivered sets the delivered flag of queue's entry for id. While
+// the message's AddMessage still waits for the committer, the flag is set
+// in the entry it will write, and MarkDelivered reports that nothing need
+// be waited for: the message and its flag reach the disk together, and a
+// crash before that loses the (unconfirmed) message itself. Otherwise it
+// writes the entry again and reports true: the mark is durable after the
+// next Sync.
+func (b *Badger) MarkDelivered(queue string, id uint64, size int) bool {
+	b.mu.Lock()
+	if pa := b.adds[id]; pa != nil {
+		for i, q := range pa.queues {
+			if q == queue {
+				pa.values[i][0] = 1
+				b.mu.Unlock()
+				return false
+			}
+		}
+	}
+	b.mu.Unlock()
 	b.submit(op{key: indexKey(queue, id), value: indexValue(true, size)})
+	return true
 }
 
 // PageOut writes a transient message a queue moved out of memory. Paged

@@ -9,7 +9,9 @@
 //	i<node:2 BE>              the node's message counter mark (8 bytes BE)
 //	M<kind>\x00<key>          a metadata record (JSON written by the broker)
 //	b<id:8 BE>                a message body, stored once however many queues hold it
-//	q<len:2 BE><queue><id:8>  a queue's entry for a message; value: a delivered
+//	M queuegen\x00<vhost>\x00<name>  a queue's generation (queues with one; broker/queuegen.go)
+//	q<len:2 BE><queue><id:8>  a queue's entry for a message (queue: the broker's store key,
+//	                          vhost NUL name, and 0xFF generation when it has one); value: a delivered
 //	                          flag byte (0 ready, 1 delivered) and the body size (uvarint)
 //	p<len:2 BE><queue><id:8>  a transient message a queue paged out of memory (the
 //	                          whole encoded message); dropped when the store opens
@@ -43,6 +45,17 @@
 // like gigabytes of RSS. A trimmer (trim_linux.go) checks RssFile every
 // TrimInterval and, past MappedBudget, advises the store's mappings with
 // MADV_PAGEOUT, which reclaims their clean pages without losing data.
+//
+// # Disk space
+//
+// Badger maps its value log, memtable logs and tables over files it
+// creates at full size without allocating them; a write into them on a
+// full file system is a SIGBUS. space.go keeps the file system from
+// getting there: free space is counted less those files' holes, the
+// committer measures it every quarter of a value-log file written, and
+// below a floor (what Badger may need without warning) it refuses new
+// messages with ErrNoSpace while removals and marks go on. A ballast
+// file gives Badger room to open on a disk something else filled.
 //
 // # Commit path
 //

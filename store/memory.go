@@ -148,13 +148,15 @@ func (m *Memory) removeLocked(queue string, id uint64) {
 	}
 }
 
-// MarkDelivered records a delivery of id from queue.
-func (m *Memory) MarkDelivered(queue string, id uint64, _ int) {
+// MarkDelivered records a delivery of id from queue; there is nothing to
+// wait for.
+func (m *Memory) MarkDelivered(queue string, id uint64, _ int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.queues[queue][id]; ok {
 		m.queues[queue][id] = true
 	}
+	return false
 }
 
 // DeleteQueue removes every message reference of queue.

@@ -28,8 +28,10 @@ type Store interface {
 	// pending operation; the store keeps ids.
 	RemoveMessages(queue string, ids []uint64)
 	// MarkDelivered records a delivery so the message comes back
-	// redelivered after a crash. Batched.
-	MarkDelivered(queue string, id uint64, size int)
+	// redelivered after a crash. Batched: it reports whether the mark is
+	// durable only after the next Sync (false: it reaches the disk with
+	// the message itself, or is durable already).
+	MarkDelivered(queue string, id uint64, size int) bool
 	// DeleteQueue drops every entry of queue; synced when it returns.
 	DeleteQueue(queue string) error
 	// Sync calls done once everything submitted before it is on disk.

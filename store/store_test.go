@@ -225,3 +225,36 @@ func TestClosedStoreFailsSubmissions(t *testing.T) {
 		t.Fatalf("add after close: %v", err)
 	}
 }
+
+// TestMarkDeliveredRightAfterAdd: a delivered mark that comes while the
+// message's own write still waits for the committer is set in that write
+// (MarkDelivered reports nothing to sync); one that comes later is
+// written again. Either way the flag is on disk after a sync, for the
+// queue it was given and not for the message's other queue.
+func TestMarkDeliveredRightAfterAdd(t *testing.T) {
+	stores(t, func(t *testing.T, open func() Store) {
+		s := open()
+		const n = 2000
+		inPlace := 0
+		for i := uint64(1); i <= n; i++ {
+			s.AddMessage(i, []byte("m"), 1, []string{"a", "b"}, nil)
+			if !s.MarkDelivered("a", i, 1) {
+				inPlace++
+			}
+		}
+		syncStore(t, s)
+		t.Logf("%d of %d marks set in the pending write", inPlace, n)
+		s = open()
+		for q, want := range map[string]bool{"a": true, "b": false} {
+			got := scan(t, s, q, 0)
+			if len(got) != n {
+				t.Fatalf("%s holds %d messages, want %d", q, len(got), n)
+			}
+			for _, r := range got {
+				if r.delivered != want {
+					t.Fatalf("%s: message %d delivered=%v, want %v", q, r.id, r.delivered, want)
+				}
+			}
+		}
+	})
+}

@@ -108,7 +108,7 @@ func TestSigtermClosesClientsAndExitsZero(t *testing.T) {
 	}
 	closed := c.NotifyClose(make(chan *rmq.Error, 1))
 	if err := p.stop(); err != nil {
-		t.Fatalf("exit: %v\n%s", err, p.logs.String())
+		t.Fatalf("exit: %v\n%s", err, p.logText())
 	}
 	select {
 	case e := <-closed:

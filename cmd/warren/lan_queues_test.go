@@ -53,11 +53,11 @@ func (nd *lanNode) channel(t *testing.T) (*rmq.Connection, *rmq.Channel) {
 	return c, ch
 }
 
-// publishConfirmed puts ch in confirm mode, publishes bodies as
+// publishBodiesConfirmed puts ch in confirm mode, publishes bodies as
 // persistent messages to queue through it and waits (at most 10 s)
 // until each one is acked; a nack or a closed channel fails the test.
 // It listens for confirms afresh: call it once per channel.
-func publishConfirmed(t *testing.T, ch *rmq.Channel, queue string, bodies []string) {
+func publishBodiesConfirmed(t *testing.T, ch *rmq.Channel, queue string, bodies []string) {
 	t.Helper()
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
@@ -349,7 +349,7 @@ func minorityServes(t *testing.T, l *lan, x, other *lanNode, leads bool) {
 	for i := range 100 {
 		sent = append(sent, fmt.Sprintf("during-the-cut-%d", i))
 	}
-	publishConfirmed(t, ch, q, sent)
+	publishBodiesConfirmed(t, ch, q, sent)
 	role := "follower"
 	if leads {
 		role = "leader"
@@ -466,11 +466,11 @@ func TestLANRejoinWithEmptyDataDir(t *testing.T) {
 	// other node's queue to its own client, and a new declare.
 	fc, fch := f.channel(t)
 	_, och := other.channel(t)
-	publishConfirmed(t, och, "home-on-wiped", []string{"to-the-wiped-node"})
+	publishBodiesConfirmed(t, och, "home-on-wiped", []string{"to-the-wiped-node"})
 	if got := consumeBodies(t, fc, "home-on-wiped", 1); got[0] != "to-the-wiped-node" {
 		t.Fatalf("%s delivered %q from its queue", f.name, got)
 	}
-	publishConfirmed(t, fch, "home-on-other", []string{"from-the-wiped-node"})
+	publishBodiesConfirmed(t, fch, "home-on-other", []string{"from-the-wiped-node"})
 	if got := consumeBodies(t, fc, "home-on-other", 1); got[0] != "from-the-wiped-node" {
 		t.Fatalf("%s delivered %q from the queue on %s", f.name, got, other.name)
 	}

@@ -49,6 +49,7 @@ type options struct {
 	queueMsgs   uint64
 	queueBytes  uint64
 	gcFloor     uint64
+	maxConns    int
 
 	nodeName      string
 	clusterListen string
@@ -66,6 +67,14 @@ func envOr(name, def string) string {
 // envFloat returns WARREN_<name> as a float, or def when unset or invalid.
 func envFloat(name string, def float64) float64 {
 	if v, err := strconv.ParseFloat(envOr(name, ""), 64); err == nil {
+		return v
+	}
+	return def
+}
+
+// envInt returns WARREN_<name> as an integer, or def when unset or invalid.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(envOr(name, "")); err == nil {
 		return v
 	}
 	return def
@@ -89,6 +98,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (WARREN_LOG_LEVEL)")
 	fs.Float64Var(&o.memoryHigh, "memory-high-watermark", envFloat("MEMORY_HIGH_WATERMARK", def.MemoryHighWatermark), "fraction of RAM above which publishers are blocked (WARREN_MEMORY_HIGH_WATERMARK)")
 	fs.Uint64Var(&o.diskFree, "disk-free-limit", envUint("DISK_FREE_LIMIT", def.DiskFreeLimit), "free bytes on the data dir's disk below which publishers are blocked (WARREN_DISK_FREE_LIMIT)")
+	fs.IntVar(&o.maxConns, "max-connections", envInt("MAX_CONNECTIONS", 0), "AMQP connections accepted at once, as RabbitMQ's connection_max; more are closed at once; 0: the open files limit less a reserve, -1: no limit (WARREN_MAX_CONNECTIONS)")
 	fs.Uint64Var(&o.queueMsgs, "queue-memory-messages", envUint("QUEUE_MEMORY_MESSAGES", uint64(def.QueuePaging.MaxMessages)), "ready messages a queue keeps in memory before paging the rest to disk, 0 for no bound (WARREN_QUEUE_MEMORY_MESSAGES)")
 	fs.Uint64Var(&o.queueBytes, "queue-memory-bytes", envUint("QUEUE_MEMORY_BYTES", uint64(def.QueuePaging.MaxBytes)), "body bytes of ready messages a queue keeps in memory before paging, 0 for no bound (WARREN_QUEUE_MEMORY_BYTES)")
 	fs.Uint64Var(&o.gcFloor, "gc-memory-floor", envUint("GC_MEMORY_FLOOR", 160<<20), "bytes of Go memory below which the garbage collector runs as usual; above, garbage is held to a quarter of the live heap, 0 to leave the collector alone; GOMEMLIMIT overrides (WARREN_GC_MEMORY_FLOOR)")
@@ -122,6 +132,17 @@ func run(args []string) error {
 	cfg.QueuePaging.MaxMessages = int(min(o.queueMsgs, math.MaxInt32))
 	cfg.QueuePaging.MaxBytes = int64(min(o.queueBytes, math.MaxInt64))
 	cfg.Logger = log
+	fds, err := raiseFDLimit()
+	if err != nil {
+		log.Warn("open files limit", "err", err)
+	}
+	switch {
+	case o.maxConns == 0:
+		cfg.MaxConnections = autoMaxConnections(fds)
+	case o.maxConns > 0:
+		cfg.MaxConnections = o.maxConns
+	}
+	log.Info("connection limit", "max_connections", cfg.MaxConnections, "open_files_limit", fds)
 
 	var node *cluster.Node
 	if o.clusterListen != "" {

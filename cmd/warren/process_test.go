@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,7 +47,15 @@ type process struct {
 	// MgmtAddr is the management API's address, when started with it.
 	MgmtAddr string
 	exited   chan error
-	logs     *strings.Builder
+	logMu    sync.Mutex
+	logs     *strings.Builder // under logMu
+}
+
+// logText returns what the process logged so far.
+func (p *process) logText() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return p.logs.String()
 }
 
 // freePort returns a loopback port that was free a moment ago. Ports are
@@ -89,7 +98,13 @@ func startBinary(t *testing.T, bin, dataDir string, extraArgs ...string) *proces
 	t.Helper()
 	addr := freePort(t)
 	args := append([]string{"--amqp-listen", addr, "--mgmt-listen", "", "--data-dir", dataDir}, extraArgs...)
-	cmd := exec.Command(bin, args...)
+	return startCommand(t, exec.Command(bin, args...), addr, dataDir)
+}
+
+// startCommand starts cmd, a broker listening on addr with dataDir, and
+// waits until it accepts connections.
+func startCommand(t *testing.T, cmd *exec.Cmd, addr, dataDir string) *process {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +119,9 @@ func startBinary(t *testing.T, bin, dataDir string, extraArgs ...string) *proces
 		once := false
 		for sc.Scan() {
 			line := sc.Text()
+			p.logMu.Lock()
 			p.logs.WriteString(line + "\n")
+			p.logMu.Unlock()
 			if !once && strings.Contains(line, "warren started") {
 				once = true
 				close(started)
@@ -115,7 +132,7 @@ func startBinary(t *testing.T, bin, dataDir string, extraArgs ...string) *proces
 	select {
 	case <-started:
 	case err := <-p.exited:
-		t.Fatalf("warren exited at start: %v\n%s", err, p.logs.String())
+		t.Fatalf("warren exited at start: %v\n%s", err, p.logText())
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("warren did not start within 30 s")
