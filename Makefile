@@ -35,8 +35,10 @@ unit:
 # amqp091-go suite compatibility tests when those tools are installed).
 test: vet unit
 
-# Warren against RabbitMQ (when rabbitmq-server is installed), side by side;
-# writes docs/BENCHMARKS.md. Not part of `make test`.
+# Warren against RabbitMQ (when rabbitmq-server is installed), side by side,
+# and Warren's cluster scenario (three nodes on loopback; alone:
+# bin/warren-perf matrix --no-rabbitmq --scenarios cluster); writes
+# docs/BENCHMARKS.md. Not part of `make test`.
 bench: build
 	./$(BIN)/warren-perf matrix --warren $(BIN)/warren --out docs/BENCHMARKS.md
 

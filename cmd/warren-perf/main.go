@@ -4,6 +4,7 @@
 //
 //	warren-perf -x 1 -y 1 -s 16 -d 10s            # one scenario
 //	warren-perf matrix --warren bin/warren         # Warren vs RabbitMQ table
+//	warren-perf matrix --no-rabbitmq --scenarios cluster  # three Warren nodes
 //	warren-perf backlog --warren bin/warren        # issue 4's backlog figures
 package main
 
@@ -57,7 +58,13 @@ func main() {
 
 // config is one scenario.
 type config struct {
-	URI          string        `json:"-"`
+	URI string `json:"-"`
+	// PublishURI and ConsumeURI, when set, are where the producers and
+	// the consumers connect instead of URI, where the queues are declared
+	// and deleted (the cluster scenario publishes and consumes on other
+	// nodes than the queue's).
+	PublishURI   string        `json:"-"`
+	ConsumeURI   string        `json:"-"`
 	Producers    int           `json:"producers"`
 	Consumers    int           `json:"consumers"`
 	Queues       int           `json:"queues"`

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,7 +67,11 @@ func startCluster(t *testing.T, n, mgmt int) []*process {
 			Running bool           `json:"running"`
 			Raft    map[string]any `json:"raft"`
 		}
-		api.getJSON("/api/nodes", &members)
+		// A joining node has guest only once it has the cluster's metadata.
+		status, reply := api.do(http.MethodGet, "/api/nodes", nil)
+		if status != http.StatusOK || json.Unmarshal(reply, &members) != nil {
+			return false
+		}
 		voters := 0
 		for _, m := range members {
 			if m.Running && m.Raft["suffrage"] == "voter" {
