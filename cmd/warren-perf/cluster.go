@@ -62,6 +62,7 @@ const (
 	clQueues    = "queues"
 	clIdleSecs  = "idle s"
 	clRSSEmpty  = "RSS MiB, 3 nodes, before the queues"
+	clCPUEmpty  = "CPU % of one core, 3 nodes, before the queues"
 	clRSS       = "RSS MiB, 3 nodes"
 	clRSSMax    = "RSS MiB, largest node"
 	clCPU       = "CPU s, 3 nodes"
@@ -70,15 +71,14 @@ const (
 
 // clusterColumns are the figures the cluster section's table shows.
 var clusterColumns = []string{clSingleConsume, clConsume, clPublish, clRatio,
-	clShownDown, clCancel, clFailover, clRSSEmpty, clRSS, clRSSMax, clCPU, clCPUOfCore}
+	clShownDown, clCancel, clFailover, clRSSEmpty, clCPUEmpty, clRSS, clRSSMax, clCPU, clCPUOfCore}
 
 // measureCluster runs the cluster scenario: c is scenario (a)'s
 // configuration, b the matrix's single Warren node, whose binary the
 // cluster runs. A part that fails leaves its figures out and adds its
 // error to the one returned; the other parts still run.
 func measureCluster(b *broker, c config, sz clusterSizes) (map[string]float64, error) {
-	fig := map[string]float64{clQueues: float64(sz.queues), clIdleSecs: sz.idle.Seconds(),
-		clCancelWait: sz.cancelWait.Seconds(), clFailoverWait: sz.failoverWait.Seconds()}
+	fig := map[string]float64{clQueues: float64(sz.queues), clIdleSecs: sz.idle.Seconds()}
 	if b.bin == "" {
 		return fig, errors.New("the cluster scenario needs Warren's binary")
 	}
@@ -117,8 +117,9 @@ func measureCluster(b *broker, c config, sz clusterSizes) (map[string]float64, e
 	return fig, errors.Join(errs...)
 }
 
-// idleCluster reads the nodes' memory, declares sz.queues durable queues
-// (a third on each node), and reads memory and CPU over sz.idle.
+// idleCluster reads the nodes' memory and their CPU over a third of
+// sz.idle, declares sz.queues durable queues (a third on each node), and
+// reads memory and CPU over sz.idle.
 func idleCluster(cl *warrenCluster, sz clusterSizes, fig map[string]float64) error {
 	time.Sleep(sz.settle)
 	rss, _, err := clusterRSS(cl)
@@ -126,16 +127,25 @@ func idleCluster(cl *warrenCluster, sz clusterSizes, fig map[string]float64) err
 		return err
 	}
 	fig[clRSSEmpty] = rss
-	if err := declareIdleQueues(cl, sz.queues); err != nil {
-		return err
-	}
-	time.Sleep(sz.settle)
 	cpu0, err := clusterCPU(cl)
 	if err != nil {
 		return err
 	}
-	time.Sleep(sz.idle)
+	time.Sleep(sz.idle / 3)
 	cpu1, err := clusterCPU(cl)
+	if err != nil {
+		return err
+	}
+	fig[clCPUEmpty] = 100 * (cpu1 - cpu0) / (sz.idle / 3).Seconds()
+	if err := declareIdleQueues(cl, sz.queues); err != nil {
+		return err
+	}
+	time.Sleep(sz.settle)
+	if cpu0, err = clusterCPU(cl); err != nil {
+		return err
+	}
+	time.Sleep(sz.idle)
+	cpu1, err = clusterCPU(cl)
 	if err != nil {
 		return err
 	}
@@ -296,6 +306,7 @@ func homeFailure(cl *warrenCluster, sz clusterSizes, fig map[string]float64) err
 	down := make(chan float64, 1)
 	go func() { down <- waitShownDown(at, home.name, start, deadline) }()
 	home.kill()
+	fig[clCancelWait] = sz.cancelWait.Seconds() // the part ran
 	wait := time.NewTimer(time.Until(deadline))
 	defer wait.Stop()
 	select {
@@ -353,6 +364,7 @@ func leaderFailover(cl *warrenCluster, sz clusterSizes, fig map[string]float64) 
 	start := time.Now()
 	deadline := start.Add(sz.failoverWait)
 	cl.nodes[leader].kill()
+	fig[clFailoverWait] = sz.failoverWait.Seconds() // the part ran
 	refused := 0
 	for i := 1; time.Now().Before(deadline); i++ {
 		err := declare(i, time.Until(deadline))

@@ -29,7 +29,7 @@ func (r *report) renderCluster() string {
 		{"(a) across nodes", []string{clSingleConsume, clSinglePublish, clConsume, clPublish, clRatio, clPublished, clConsumed}},
 		{"failure detection", []string{clShownDown, clCancel, clChannelClosed}},
 		{"leader failover", []string{clFailover, clRefused}},
-		{fmt.Sprintf("idle, %s durable queues", formatCount(int(f[clQueues]))), []string{clRSSEmpty, clRSS, clRSSMax, clCPU, clCPUOfCore}},
+		{fmt.Sprintf("idle, %s durable queues", formatCount(int(f[clQueues]))), []string{clRSSEmpty, clCPUEmpty, clRSS, clRSSMax, clCPU, clCPUOfCore}},
 	}
 	for _, p := range parts {
 		for _, col := range p.cols {
@@ -59,8 +59,8 @@ func acrossNodesText(x row, client string) string {
 	fmt.Fprintf(&b, "**(a) across nodes.** Scenario (a) (%s; warren-perf's %s client) for %s with its queue declared on node 1, "+
 		"which is its home, the producer connected to node 2 and the consumer to node 3, after the idle part below "+
 		"(its queues are still declared). Right before the cluster started, the same scenario ran on the matrix's single node: "+
-		"%s is node 3's consume rate divided by that single node's. Goal (issue 12): at least half. ",
-		scenarioATitle, clientShortName(client), x.s.cfg.Duration, clRatio)
+		"the ratio is node 3's consume rate over that single node's. Goal (issue 12): at least half. ",
+		scenarioATitle, clientShortName(client), x.s.cfg.Duration)
 	switch ratio := f[clRatio]; {
 	case ratio <= 0:
 		b.WriteString("Not measured. ")
@@ -70,7 +70,10 @@ func acrossNodesText(x row, client string) string {
 		fmt.Fprintf(&b, "Missed: %.2f. ", ratio)
 	}
 	pub, cons := f[clPublished], f[clConsumed]
+	_, ran := f[clPublished]
 	switch {
+	case !ran:
+		b.WriteString("The part did not run (see the errors below).")
 	case pub <= 0:
 		b.WriteString("Node 2 published nothing.")
 	case cons <= 0:
@@ -91,6 +94,10 @@ func failureText(f map[string]float64) string {
 		"an amqp091-go consumer (which announces consumer_cancel_notify) consumes from it on the third node, and the home gets SIGKILL. " +
 		"Seconds from the kill until the consumer's node lists the home as not running in `/api/nodes` (polled every 50 ms) " +
 		"and until the consumer gets basic.cancel. ")
+	if _, ran := f[clCancelWait]; !ran {
+		b.WriteString("The part did not run (see the errors below).")
+		return b.String()
+	}
 	if f[clForwardedBefore] > 0 {
 		b.WriteString("Before the kill, a message published on the home reached the consumer on the other node. ")
 	} else {
@@ -118,6 +125,10 @@ func failoverText(f map[string]float64) string {
 	b.WriteString("**Leader failover.** On a new three-node cluster, a follower declares a durable queue, the raft leader gets SIGKILL, " +
 		"and the follower declares durable queues one after another (each on a new connection, 50 ms apart) until one succeeds: " +
 		"seconds from the kill to that declare-ok. ")
+	if _, ran := f[clFailoverWait]; !ran {
+		b.WriteString("The part did not run (see the errors below).")
+		return b.String()
+	}
 	if n := f[clRefused]; n > 0 {
 		fmt.Fprintf(&b, "%s declares were refused before it", formatCount(int(n)))
 		if code := f[clRefusedCode]; code > 0 {
@@ -133,8 +144,13 @@ func failoverText(f map[string]float64) string {
 
 // idleText describes the idle part.
 func idleText(f map[string]float64) string {
-	return fmt.Sprintf("**Idle cluster.** Right after the cluster formed and its nodes rested, the RSS (VmRSS from /proc) of the three processes together; "+
+	ran := ""
+	if _, ok := f[clRSS]; !ok {
+		ran = " The part did not run to its end (see the errors below)."
+	}
+	return fmt.Sprintf("**Idle cluster.** Right after the cluster formed and its nodes rested, the RSS (VmRSS from /proc) of the three processes together "+
+		"and their CPU (utime + stime from /proc) over %s s; "+
 		"then %s durable queues are declared, a third through each node, and once every node has them and the nodes rested again, "+
-		"their CPU (utime + stime from /proc) over %s s with no client traffic and their RSS at its end.",
-		formatCount(int(f[clQueues])), format(f[clIdleSecs]))
+		"their CPU over %s s with no client traffic and their RSS at its end.%s",
+		format(f[clIdleSecs]/3), formatCount(int(f[clQueues])), format(f[clIdleSecs]), ran)
 }

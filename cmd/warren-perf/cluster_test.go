@@ -49,7 +49,7 @@ func TestClusterScenarioReportsItsFigures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, col := range []string{clSingleConsume, clPublish, clRSSEmpty, clRSS, clRSSMax, clCPU, clFailover} {
+	for _, col := range []string{clSingleConsume, clPublish, clRSSEmpty, clCPUEmpty, clRSS, clRSSMax, clCPU, clFailover} {
 		if fig[col] <= 0 {
 			t.Errorf("%s is %v", col, fig[col])
 		}

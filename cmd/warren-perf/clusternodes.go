@@ -40,8 +40,25 @@ const clusterStartTimeout = time.Minute
 
 // startCluster runs n warren processes of bin on free loopback ports:
 // node 1 founds the cluster, every other node joins the ones before it.
-// It returns once node 1's management API lists n running voters.
+// It returns once node 1's management API lists n running voters. A port
+// found free can be taken by another program before a node binds it;
+// then the cluster starts again on other ports, up to three times.
 func startCluster(bin string, n int) (*warrenCluster, error) {
+	var err error
+	for range 3 {
+		var c *warrenCluster
+		if c, err = tryStartCluster(bin, n); err == nil {
+			return c, nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	return nil, err
+}
+
+// tryStartCluster is one attempt of startCluster.
+func tryStartCluster(bin string, n int) (*warrenCluster, error) {
 	dir, err := os.MkdirTemp("", "warren-perf-cluster")
 	if err != nil {
 		return nil, fmt.Errorf("cluster dir: %w", err)
@@ -72,18 +89,25 @@ func startCluster(bin string, n int) (*warrenCluster, error) {
 
 // startNode starts node i (1-based) with seeds to join.
 func (c *warrenCluster) startNode(bin string, i int, seeds []string) (*clusterNode, string, error) {
-	amqpPort, err := freePort()
+	// Hold the AMQP and management ports while the gossip port is found,
+	// so that it cannot be one of them.
+	amqpLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("find a port: %w", err)
 	}
-	mgmtPort, err := freePort()
+	defer amqpLn.Close()
+	mgmtLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("find a port: %w", err)
 	}
+	defer mgmtLn.Close()
 	gossip, err := freeClusterPort()
 	if err != nil {
 		return nil, "", err
 	}
+	amqpPort, mgmtPort := amqpLn.Addr().(*net.TCPAddr).Port, mgmtLn.Addr().(*net.TCPAddr).Port
+	amqpLn.Close()
+	mgmtLn.Close()
 	addr := "127.0.0.1:" + strconv.Itoa(amqpPort)
 	nd := &clusterNode{
 		name: fmt.Sprintf("warren-perf-%d@localhost", i),
