@@ -22,6 +22,7 @@ type channel struct {
 	lastQueue  string
 	confirms   *confirmTracker // nil until confirm.select
 	tx         *txState        // nil until tx.select
+	txCommit   *publishOutcome // while tx.commit enqueues: waits for queues on other nodes
 	prefetch   int             // per-consumer prefetch for new consumers (qos global=false)
 	scratch    []unackedDelivery
 	entries    []QueueEntry // scratch for settling

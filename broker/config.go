@@ -71,6 +71,13 @@ type Config struct {
 	// know yet, and a queue gets its stored messages whenever it is
 	// created, not only at start.
 	MetaLog func(st meta.Store, a meta.Applier) (meta.Log, error)
+	// Remote, in a cluster, names this node and reaches the queues whose
+	// home is another node (remote.go); the cluster sets it with MetaLog.
+	// Queues declared here get a home (this node, or another with the
+	// balanced locator), and queue records whose home is another node
+	// become handles on that node's queue. nil: a standalone node, every
+	// queue local.
+	Remote Remote
 	// Logger receives the broker's structured log; nil discards.
 	Logger *slog.Logger
 	// Product and Version are announced in connection.start.

@@ -187,9 +187,12 @@ func (ch *channel) onConsume(m *amqp.BasicConsume) error {
 	c := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, exclusive: m.Exclusive, prefetch: ch.prefetch}
 	ch.addConsumer(c)
 	ch.mu.Unlock()
-	if err := q.AddConsumer(c, queue.ConsumerOptions{NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority}); err != nil {
+	if err := q.AddConsumer(c, queue.ConsumerOptions{NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority, Prefetch: c.prefetch}); err != nil {
 		ch.dropConsumer(tag)
+		var ae *amqp.Error
 		switch {
+		case errors.As(err, &ae): // a queue on another node: its node's answer
+			return ae
 		case errors.Is(err, queue.ErrExclusiveConsumer):
 			return amqp.Errorf(amqp.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", name, ch.vhost().name)
 		case errors.Is(err, queue.ErrQueueDeleted):

@@ -217,8 +217,11 @@ func (ch *channel) lookupQueue(name string) (QueueHandle, error) {
 	if q == nil {
 		return nil, v.notFoundQueue(name)
 	}
-	if q.owner != nil && q.owner != ch.c {
+	if o := ownerOf(q); o != nil && o != ch.c {
 		return nil, v.lockedQueue(name)
+	}
+	if err := available(q); err != nil {
+		return nil, err
 	}
 	return q, nil
 }

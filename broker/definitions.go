@@ -243,8 +243,9 @@ func (s *Server) ImportDefinitions(d Definitions, vhost string) error {
 		}
 		// The reserved amq. prefix is an AMQP rule: RabbitMQ imports the
 		// amq.gen-… queues of its own exports.
-		ops = append(ops, meta.DeclareQueue{Queue: meta.Queue{Vhost: in(q.Vhost), Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Args: tableOrNil(q.Arguments)},
-			ServerNamed: true})
+		args := tableOrNil(q.Arguments)
+		ops = append(ops, meta.DeclareQueue{Queue: meta.Queue{Vhost: in(q.Vhost), Name: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Args: args,
+			Node: s.placeQueue(nil, q.Name, args)}, ServerNamed: true})
 	}
 	for _, b := range d.Bindings {
 		ops = append(ops, meta.Bind{Binding: meta.Binding{Vhost: in(b.Vhost), Binding: exchange.Binding{Source: b.Source,

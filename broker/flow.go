@@ -42,8 +42,14 @@ func (ch *channel) pace(queues []QueueHandle) {
 	}
 }
 
-// overloaded reports whether q has consumers and more than limit ready messages.
+// overloaded reports whether q has consumers and more than limit ready
+// messages. Queues on other nodes are left out (their counts are a round
+// trip away): the link's back-pressure paces publishers to them
+// (waitRemote).
 func overloaded(q QueueHandle, limit int) bool {
+	if _, remote := q.(RemoteQueue); remote {
+		return false
+	}
 	ready, _, consumers := q.Counts()
 	return consumers > 0 && ready > limit
 }

@@ -156,6 +156,7 @@ type QueueInfo struct {
 	ReadyBytes                     int64
 	PagedOut                       int    // ready messages out of memory, in the store
 	Policy                         string // the policy applied, "" for none
+	Node                           string // the queue's home node in a cluster ("" standalone)
 }
 
 // ExchangeInfo describes one exchange.

@@ -9,7 +9,8 @@ import (
 
 // localQueue is a queue of this node: the queue itself plus what the
 // broker keeps with it (its exclusive owner, store key, counters and
-// policy). It is the QueueHandle of every queue of a standalone broker.
+// policy). It is the QueueHandle of every queue of a standalone broker;
+// in a cluster, of the queues whose home is this node.
 // The vhost and the metadata log create and drop it; routing, channels
 // and management use it through QueueHandle.
 type localQueue struct {
@@ -37,6 +38,7 @@ func (q *localQueue) Info() QueueInfo {
 		Vhost: q.vhost.name, Name: cfg.Name, Durable: cfg.Durable, AutoDelete: cfg.AutoDelete,
 		Exclusive: cfg.Exclusive, Arguments: cfg.Args, Ready: ready, Unacked: unacked,
 		Consumers: consumers, ReadyBytes: q.queue.ReadyBytes(), PagedOut: q.queue.PagedOut(), Policy: q.policyName(),
+		Node: q.vhost.srv.nodeName(),
 	}
 	if q.owner != nil {
 		info.Owner = q.owner.name
@@ -105,6 +107,10 @@ func (q *localQueue) Settle(how Settlement, entries []QueueEntry) {
 		pool.Put(buf)
 	}
 }
+
+// Touch resets the x-expires countdown (a declare from another node of
+// the cluster counts as a use).
+func (q *localQueue) Touch() { q.queue.Touch() }
 
 // Purge implements QueueHandle.
 func (q *localQueue) Purge() int { return q.queue.Purge() }

@@ -10,7 +10,8 @@ import (
 
 // Publish routes a message from the named exchange as basic.publish would
 // (alternate exchanges, CC/BCC, persistence) and reports whether it reached
-// a queue. It waits until a persistent message is on disk.
+// a queue. It waits until a persistent message is on disk (for a queue on
+// another node: until that node has it).
 func (v *Vhost) Publish(exchangeName, routingKey string, props amqp.Properties, body []byte) (routed bool, err error) {
 	ex := v.findExchange(exchangeName)
 	if ex == nil {
@@ -40,7 +41,7 @@ func (v *Vhost) Publish(exchangeName, routingKey string, props amqp.Properties, 
 	outcome := &publishOutcome{stored: done}
 	outcome.pending.Store(1)
 	srv.persistMessage(msg, queues, outcome)
-	publishToQueues(ex, msg, queues)
+	publishToQueues(ex, msg, queues, outcome)
 	outcome.done()
 	return true, <-done
 }

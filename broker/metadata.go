@@ -159,8 +159,20 @@ func (s *Server) closeUserConnections(name string) {
 
 // createQueue starts the queue of a metadata record. At start-up (and,
 // with a replicated log, whenever it appears) it gets the messages the
-// store holds for it.
+// store holds for it. A queue whose home is another node is a handle on
+// it (Config.Remote).
 func (v *Vhost) createQueue(r *meta.Queue) {
+	if h := v.srv.remoteHandle(r); h != nil {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if cur := v.queue(r.Name); cur != nil {
+			// An exclusive queue holds the name (the shared queue appears
+			// when it goes), or the handle is there already.
+			return
+		}
+		v.setQueue(r.Name, h)
+		return
+	}
 	cfg, err := queue.ParseArguments(r.Vhost, r.Name, r.Args)
 	if err != nil { // checked when declared
 		v.srv.log.Error("queue arguments no longer valid", "vhost", r.Vhost, "queue", r.Name, "err", err)
@@ -194,11 +206,11 @@ func (v *Vhost) createQueue(r *meta.Queue) {
 }
 
 // dropQueue removes a deleted queue: its consumers are cancelled and its
-// stored messages deleted.
+// stored messages deleted (by its home node).
 func (v *Vhost) dropQueue(name string) {
 	v.mu.Lock()
-	q := v.localQueue(name)
-	if q == nil || q.owner != nil {
+	q := v.queue(name)
+	if q == nil || ownerOf(q) != nil {
 		v.mu.Unlock()
 		return
 	}
@@ -288,13 +300,13 @@ func (v *Vhost) findExchange(name string) *exchange.Exchange {
 	return v.Exchange(name)
 }
 
-// findQueue returns the named queue of this node, looking again after a
-// miss (lookAgain).
-func (v *Vhost) findQueue(name string) *localQueue {
-	if q := v.localQueue(name); q != nil || !v.srv.lookAgain() {
+// findQueue returns the named queue, looking again after a miss
+// (lookAgain).
+func (v *Vhost) findQueue(name string) QueueHandle {
+	if q := v.queue(name); q != nil || !v.srv.lookAgain() {
 		return q
 	}
-	return v.localQueue(name)
+	return v.queue(name)
 }
 
 // catchUpTimeout bounds lookAgain.

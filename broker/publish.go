@@ -192,9 +192,16 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 	if seq != 0 {
 		outcome = &publishOutcome{ch: ch, seq: seq}
 		outcome.pending.Store(1)
+	} else if ch.txCommit != nil {
+		// A committing transaction waits for the queues on other nodes.
+		srv.persistMessage(msg, queues, nil)
+		publishToQueues(ex, msg, queues, ch.txCommit)
+		ch.pace(queues)
+		waitRemote(queues)
+		return
 	}
 	srv.persistMessage(msg, queues, outcome)
-	rejected := publishToQueues(ex, msg, queues)
+	rejected := publishToQueues(ex, msg, queues, outcome)
 	if outcome != nil {
 		if rejected {
 			outcome.nack.Store(true)
@@ -204,6 +211,7 @@ func (ch *channel) enqueue(ex *exchange.Exchange, msg *queue.Message, mandatory 
 		}
 	}
 	ch.pace(queues)
+	waitRemote(queues)
 }
 
 // maxKeptRouted bounds the routing scratch a channel keeps between publishes.
@@ -221,10 +229,17 @@ func (ch *channel) keepRouted(queues []QueueHandle) {
 // publishToQueues enqueues a routed message into its queues, which
 // persistMessage has already been given, and reports whether a queue
 // rejected it (x-overflow reject-publish). A queue deleted meanwhile
-// drops it.
-func publishToQueues(ex *exchange.Exchange, msg *queue.Message, queues []QueueHandle) (rejected bool) {
+// drops it. With outcome (confirm mode) a queue on another node adds to
+// it: the confirm waits for that node's answer, and a refusal or an
+// unreachable node nacks it.
+func publishToQueues(ex *exchange.Exchange, msg *queue.Message, queues []QueueHandle, outcome *publishOutcome) (rejected bool) {
 	ex.PublishOut.Add(uint64(len(queues)))
 	for _, q := range queues {
+		if rq, ok := q.(RemoteQueue); ok && outcome != nil {
+			outcome.pending.Add(1)
+			rq.PublishConfirm(msg, outcome.remoteDone)
+			continue
+		}
 		if q.Publish(msg) == queue.Rejected {
 			rejected = true
 		}
@@ -232,18 +247,50 @@ func publishToQueues(ex *exchange.Exchange, msg *queue.Message, queues []QueueHa
 	return rejected
 }
 
+// remoteDone takes the answer of a queue on another node.
+func (o *publishOutcome) remoteDone(res queue.PublishResult) {
+	if res == queue.Rejected {
+		o.nack.Store(true)
+	}
+	o.done()
+}
+
+// waitRemote holds a publishing connection while a link to the home node
+// of a queue it published to has too much waiting to be sent.
+func waitRemote(queues []QueueHandle) {
+	for _, q := range queues {
+		if rq, ok := q.(RemoteQueue); ok {
+			rq.WaitRoom()
+		}
+	}
+}
+
 // publishOutcome resolves one confirm once every part of the publish
-// (enqueueing, and the group commit when the message is durable) is done.
+// (enqueueing in local and remote queues, and the group commit when the
+// message is durable) is done.
 type publishOutcome struct {
 	ch      *channel
 	seq     uint64
-	stored  chan<- error // instead of ch: told nil, or errStoreFailed on a nack
+	stored  chan<- error              // instead of ch: told nil, or errStoreFailed on a nack
+	notify  func(queue.PublishResult) // instead of ch: a publish from another node (PublishHome)
 	pending atomic.Int32
 	nack    atomic.Bool
+	dropped atomic.Bool // for notify: the queue was gone
 }
 
 func (o *publishOutcome) done() {
 	if o.pending.Add(-1) != 0 {
+		return
+	}
+	if o.notify != nil {
+		switch {
+		case o.nack.Load():
+			o.notify(queue.Rejected)
+		case o.dropped.Load():
+			o.notify(queue.Dropped)
+		default:
+			o.notify(queue.Accepted)
+		}
 		return
 	}
 	if o.stored != nil {
@@ -373,14 +420,14 @@ func checkRoutingHeaders(h amqp.Table) error {
 func (v *Vhost) routeKeys(r *exchange.Router, ex *exchange.Exchange, keys []string, headers amqp.Table, out []QueueHandle) []QueueHandle {
 	if ex.Name == "" {
 		for _, k := range keys {
-			if q := v.localQueue(k); q != nil {
+			if q := v.queue(k); q != nil {
 				out = appendQueue(out, q)
 			}
 		}
 		return out
 	}
 	for _, name := range r.Route(ex, v.Exchange, v.alternateExchange, keys, headers) {
-		if q := v.localQueue(name); q != nil {
+		if q := v.queue(name); q != nil {
 			out = appendQueue(out, q)
 		}
 	}

@@ -2,10 +2,10 @@ package broker
 
 import "github.com/warrenmq/warren/queue"
 
-// QueueHandle is a queue as routing, channels and management reach it.
-// The queues of this node (localQueue) are its one implementation; a queue
-// on another node of a cluster will be another. Its methods are safe for
-// concurrent use.
+// QueueHandle is a queue as routing, channels and management reach it:
+// a queue of this node (localQueue) or, in a cluster, one whose home is
+// another node (RemoteQueue, from Config.Remote). Its methods are safe
+// for concurrent use.
 type QueueHandle interface {
 	// Name returns the queue's name.
 	Name() string

@@ -78,6 +78,9 @@ func New(cfg Config, st Store) (*Server, error) {
 	if err := s.ids.init(st, cfg.NodeID, idLease, log); err != nil {
 		return nil, err
 	}
+	if cfg.Remote != nil {
+		cfg.Remote.Serve(s)
+	}
 	if err := s.restoreMetadata(); err != nil {
 		return nil, err
 	}

@@ -50,23 +50,29 @@ func (ch *channel) onTxCommit() error {
 		return amqp.Errorf(amqp.PreconditionFailed, "channel is not transactional")
 	}
 	ch.tx = &txState{}
+	// commit-ok once every durable write of the transaction is on disk,
+	// here and on the home nodes of the queues on other nodes.
+	committed := &publishOutcome{notify: func(queue.PublishResult) { ch.sendIfOpen(&amqp.TxCommitOk{}) }}
+	committed.pending.Store(2) // this node's sync, and the enqueueing below
+	ch.txCommit = committed
 	for _, p := range t.publishes {
 		ch.enqueue(p.ex, p.msg, p.mandatory, 0)
 	}
+	ch.txCommit = nil
 	for i, d := range t.acks {
 		ch.apply([]unackedDelivery{d}, t.kinds[i])
 		if d.consumer != nil {
 			d.consumer.kick()
 		}
 	}
-	// commit-ok once every durable write of the transaction is on disk.
+	committed.done()
 	ch.c.srv.store.Sync(func(err error) {
 		if err != nil {
 			ch.c.log.Error("transaction commit failed", "err", err)
 			ch.c.forceClose(amqp.Errorf(amqp.InternalError, "could not store the transaction's messages"))
 			return
 		}
-		ch.sendIfOpen(&amqp.TxCommitOk{})
+		committed.done()
 	})
 	return nil
 }

@@ -23,7 +23,7 @@ type Vhost struct {
 
 	mu        sync.Mutex // guards changes of the queue names (shared and exclusive); never held across I/O
 	exchanges atomic.Pointer[map[string]*exchange.Exchange]
-	queues    sync.Map // name -> *localQueue; lock-free reads, O(1) declares and deletes
+	queues    sync.Map // name -> QueueHandle (*localQueue, or a RemoteQueue); lock-free reads, O(1) declares and deletes
 	deleted   atomic.Bool
 	retired   Counters // message counters of closed connections
 	policies  atomic.Pointer[[]activePolicy]
@@ -48,19 +48,30 @@ func (v *Vhost) Exchange(name string) *exchange.Exchange {
 	return (*v.exchanges.Load())[name]
 }
 
-// Queue returns the named queue, or nil.
-func (v *Vhost) Queue(name string) QueueHandle {
-	if q := v.localQueue(name); q != nil {
-		return q
-	}
-	return nil
+// Queue returns the named queue (on this node or, in a cluster, on
+// another), or nil.
+func (v *Vhost) Queue(name string) QueueHandle { return v.queue(name) }
+
+// queue returns the named queue's handle, or nil.
+func (v *Vhost) queue(name string) QueueHandle {
+	q, _ := v.queues.Load(name)
+	h, _ := q.(QueueHandle)
+	return h
 }
 
-// localQueue returns the named queue of this node, or nil.
+// localQueue returns the named queue if it lives on this node, or nil.
 func (v *Vhost) localQueue(name string) *localQueue {
 	q, _ := v.queues.Load(name)
 	qq, _ := q.(*localQueue)
 	return qq
+}
+
+// ownerOf returns the connection that owns an exclusive queue, or nil.
+func ownerOf(q QueueHandle) *conn {
+	if lq, ok := q.(*localQueue); ok {
+		return lq.owner
+	}
+	return nil
 }
 
 // Exchanges returns every exchange of the vhost (the map must not be modified).
@@ -70,7 +81,7 @@ func (v *Vhost) Exchanges() map[string]*exchange.Exchange { return *v.exchanges.
 func (v *Vhost) Queues() map[string]QueueHandle {
 	out := map[string]QueueHandle{}
 	v.queues.Range(func(k, q any) bool {
-		out[k.(string)] = q.(*localQueue)
+		out[k.(string)] = q.(QueueHandle)
 		return true
 	})
 	return out
@@ -80,7 +91,9 @@ func (v *Vhost) Queues() map[string]QueueHandle {
 func (v *Vhost) localQueues() []*localQueue {
 	var out []*localQueue
 	v.queues.Range(func(_, q any) bool {
-		out = append(out, q.(*localQueue))
+		if lq, ok := q.(*localQueue); ok {
+			out = append(out, lq)
+		}
 		return true
 	})
 	return out
@@ -100,7 +113,7 @@ func (v *Vhost) setExchange(name string, e *exchange.Exchange) {
 	v.exchanges.Store(&m)
 }
 
-func (v *Vhost) setQueue(name string, q *localQueue) {
+func (v *Vhost) setQueue(name string, q QueueHandle) {
 	if q == nil {
 		v.queues.Delete(name)
 	} else {
@@ -182,10 +195,11 @@ func (v *Vhost) DeclareQueue(s QueueSpec, passive bool) (QueueHandle, error) {
 	return q, nil
 }
 
-// declareQueue declares a queue for owner (nil: the management API).
-func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (*localQueue, error) {
-	existing := v.localQueue(s.Name)
-	if existing != nil && existing.owner != nil && existing.owner != owner {
+// declareQueue declares a queue for owner (nil: the management API). A
+// queue whose home node cannot be reached is refused with RabbitMQ's 404.
+func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (QueueHandle, error) {
+	existing := v.queue(s.Name)
+	if o := ownerOf(existing); o != nil && o != owner {
 		return nil, v.lockedQueue(s.Name)
 	}
 	if passive {
@@ -193,27 +207,45 @@ func (v *Vhost) declareQueue(s QueueSpec, passive bool, owner *conn) (*localQueu
 			if existing = v.findQueue(s.Name); existing == nil {
 				return nil, v.notFoundQueue(s.Name)
 			}
-			if existing.owner != nil && existing.owner != owner {
+			if o := ownerOf(existing); o != nil && o != owner {
 				return nil, v.lockedQueue(s.Name)
 			}
 		}
-		existing.queue.Touch()
+		if err := available(existing); err != nil {
+			return nil, err
+		}
+		touch(existing)
 		return existing, nil
 	}
-	if s.Exclusive || (existing != nil && existing.owner != nil) {
+	if s.Exclusive || ownerOf(existing) != nil {
 		return v.declareExclusive(s, owner)
 	}
+	var home string
+	if existing == nil {
+		home = v.srv.placeQueue(v, s.Name, s.Args)
+	}
 	err := v.srv.propose(meta.DeclareQueue{Queue: meta.Queue{Vhost: v.name, Name: s.Name, Durable: s.Durable,
-		AutoDelete: s.AutoDelete, Args: s.Args}, ServerNamed: s.ServerNamed})
+		AutoDelete: s.AutoDelete, Args: s.Args, Node: home}, ServerNamed: s.ServerNamed})
 	if err != nil {
 		return nil, err
 	}
-	q := v.localQueue(s.Name)
+	q := v.queue(s.Name)
 	if q == nil {
 		return nil, v.notFoundQueue(s.Name) // deleted again meanwhile
 	}
-	q.queue.Touch()
+	if err := available(q); err != nil {
+		return nil, err
+	}
+	touch(q)
 	return q, nil
+}
+
+// touch resets the x-expires countdown of a queue (a declare counts as
+// a use); a queue on another node is touched there.
+func touch(q QueueHandle) {
+	if t, ok := q.(interface{ Touch() }); ok {
+		t.Touch()
+	}
 }
 
 // newQueue builds a queue of this node with hooks wired to this vhost.
@@ -252,21 +284,25 @@ func (v *Vhost) DeleteQueue(name string, ifUnused, ifEmpty bool) (int, error) {
 // deleteQueue deletes a queue for a connection (by; nil: the management
 // API, which may delete any).
 func (v *Vhost) deleteQueue(name string, ifUnused, ifEmpty bool, by *conn) (int, error) {
-	q := v.localQueue(name)
-	if q == nil {
+	h := v.queue(name)
+	if h == nil {
 		return 0, nil
 	}
-	if q.owner != nil && by != nil && q.owner != by {
+	if o := ownerOf(h); o != nil && by != nil && o != by {
 		return 0, v.lockedQueue(name)
 	}
-	ready, _, consumers := q.Counts()
+	if err := available(h); err != nil {
+		return 0, err
+	}
+	q, _ := h.(*localQueue)
+	ready, _, consumers := h.Counts()
 	if ifUnused && consumers > 0 {
 		return 0, amqp.Errorf(amqp.PreconditionFailed, "queue '%s' in vhost '%s' in use", name, v.name)
 	}
 	if ifEmpty && ready > 0 {
 		return 0, amqp.Errorf(amqp.PreconditionFailed, "queue '%s' in vhost '%s' not empty", name, v.name)
 	}
-	if q.owner != nil {
+	if q != nil && q.owner != nil {
 		return v.dropExclusive(q), nil
 	}
 	if err := v.srv.propose(meta.DeleteQueue{Vhost: v.name, Name: name}); err != nil {

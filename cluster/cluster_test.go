@@ -190,11 +190,15 @@ func TestCheckErrorsCrossNodes(t *testing.T) {
 }
 
 // TestLeaderLoss stops the leader: the other two elect a new one and
-// declares go on from both, visible on both.
+// declares go on from both, visible on both. A queue homed on a node
+// that stays up is still there; one homed on the stopped leader is
+// refused with RabbitMQ's 404 for a node that is down.
 func TestLeaderLoss(t *testing.T) {
 	c := clustertest.Start(t, 3)
 	old := c.Leader(5 * time.Second)
-	_, err := channel(t, old).QueueDeclare("before", true, false, false, false, nil)
+	_, err := channel(t, c.Followers(old)[0]).QueueDeclare("before", true, false, false, false, nil)
+	must(t, err)
+	_, err = channel(t, old).QueueDeclare("on-leader", true, false, false, false, nil)
 	must(t, err)
 	old.Stop()
 	stopped := time.Now()
@@ -205,6 +209,12 @@ func TestLeaderLoss(t *testing.T) {
 		if _, err := ch.QueueDeclarePassive("before", true, false, false, false, nil); err != nil {
 			t.Fatalf("%s lost a queue: %v", n.Name, err)
 		}
+		_, err := ch.QueueDeclarePassive("on-leader", true, false, false, false, nil)
+		var ae *rmq.Error
+		if !errors.As(err, &ae) || ae.Code != 404 || !strings.Contains(ae.Reason, "home node '"+old.Name+"'") {
+			t.Fatalf("%s: passive declare of a queue on the stopped node: %v", n.Name, err)
+		}
+		ch = channel(t, n)
 		name := fmt.Sprintf("after-%d", i)
 		if _, err := ch.QueueDeclare(name, true, false, false, false, nil); err != nil {
 			t.Fatalf("declare on %s without the old leader: %v", n.Name, err)
@@ -278,10 +288,10 @@ func TestNoMajorityFailsFast(t *testing.T) {
 	c := clustertest.Start(t, 3, clustertest.WithConfig(func(_ int, cc *cluster.Config, _ *broker.Config) {
 		cc.ProposeTimeout = timeout
 	}))
-	_, err := channel(t, c.Nodes[0]).QueueDeclare("kept", true, false, false, false, nil)
+	last := c.Nodes[2]
+	_, err := channel(t, last).QueueDeclare("kept", true, false, false, false, nil)
 	must(t, err)
 	sameMetadata(t, c)
-	last := c.Nodes[2]
 	ch := channel(t, last)
 	c.Nodes[0].Stop()
 	c.Nodes[1].Stop()

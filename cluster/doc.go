@@ -1,7 +1,9 @@
 // Package cluster makes Warren nodes on a LAN one broker: membership with
-// hashicorp/memberlist, and the metadata log replicated with
-// hashicorp/raft. A Node is the broker's meta.Log (broker.Config.MetaLog
-// = Node.OpenLog); the broker never imports this package.
+// hashicorp/memberlist, the metadata log replicated with hashicorp/raft,
+// and queues that live on one node and are reached from the others. A
+// Node is the broker's meta.Log (broker.Config.MetaLog = Node.OpenLog)
+// and its broker.Remote (broker.Config.Remote = Node); the broker never
+// imports this package.
 //
 // # Metadata on raft
 //
@@ -17,10 +19,33 @@
 //
 // # Inter-node port
 //
-// One TCP listener (gossip port + 1 by default) carries raft's transport
-// and Warren's own requests; the first byte of a connection says which
-// (internode.go). Warren's requests (rpc.go) are, for now: a proposal
-// forwarded to the leader, a read-index for catch-up, and forget.
+// One TCP listener (gossip port + 1 by default) carries raft's transport,
+// Warren's own requests and the queue links; the first byte of a
+// connection says which (internode.go). Warren's requests (rpc.go) are a
+// proposal forwarded to the leader, a read-index for catch-up, and
+// forget.
+//
+// # Queues on their home node
+//
+// A shared queue lives on one node, its home (meta.Queue.Node), which the
+// declaring node picks before it proposes the declare: itself, or with
+// the balanced locator the running node with the fewest queues
+// (placement.go). Every node routes; the others reach the queue through
+// a remoteQueue (remotequeue.go), the broker.RemoteQueue that
+// Node.QueueHandle returns. Their traffic travels on queue links
+// (link.go): one long-lived TCP connection per pair of nodes, used both
+// ways, with request ids, frames batched by a writer goroutine, and
+// publisher back-pressure when too much waits to be written. The home
+// side (home.go) serves the node's queues through the broker's HomeQueue
+// and PublishHome: publishes (answered after the fsync of a persistent
+// message in a durable queue), consumers (a proxyConsumer forwards
+// deliveries while the consuming node has granted credit: its prefetch,
+// or linkDefaultCredit), basic.get, settlements by delivery number,
+// purge and counts. A broken link requeues at the home what it
+// delivered, and cancels (basic.cancel) the consumers on the other side;
+// the gossip closes the links of a node it sees down. While a home node
+// is down its queues answer with RabbitMQ's 404 "home node … is down or
+// inaccessible" and publishes to them are nacked.
 //
 // # Proposals and read-your-writes
 //

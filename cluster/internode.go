@@ -16,17 +16,19 @@ import (
 const (
 	streamRaft   byte = 'R' // hashicorp/raft's NetworkTransport
 	streamWarren byte = 'W' // Warren's requests (rpc.go)
+	streamLink   byte = 'L' // a queue link (link.go)
 )
 
 // headerTimeout bounds the wait for a new connection's first byte.
 const headerTimeout = 5 * time.Second
 
 // interNode is the inter-node listener: it accepts connections, reads
-// their first byte and hands raft's to raftLayer.Accept and Warren's to
-// handle, each on its own goroutine.
+// their first byte and hands raft's to raftLayer.Accept, Warren's
+// requests to handle and queue links to link, each on its own goroutine.
 type interNode struct {
 	ln     net.Listener
 	handle func(net.Conn)
+	link   func(net.Conn) // returns once the link is running (or refused)
 	log    *slog.Logger
 
 	raftConns chan net.Conn
@@ -88,6 +90,8 @@ func (m *interNode) dispatch(c net.Conn) {
 		case <-m.closed:
 			c.Close()
 		}
+	case streamLink:
+		m.link(c)
 	case streamWarren:
 		m.mu.Lock()
 		select {

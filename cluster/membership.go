@@ -353,6 +353,7 @@ func (e memberEvents) NotifyJoin(m *memberlist.Node) {
 // member of the cluster, shown as not running.
 func (e memberEvents) NotifyLeave(m *memberlist.Node) {
 	e.n.log.Info("node down", "member", m.Name, "gossip", m.Address())
+	e.n.links.peerDown(m.Name)
 	e.wake()
 }
 

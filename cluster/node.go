@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/broker"
 	"github.com/warrenmq/warren/broker/meta"
 )
 
@@ -39,6 +40,7 @@ type Node struct {
 	trans    *raft.NetworkTransport
 	raft     *raft.Raft
 	inter    *interNode
+	links    *links // queue links to the other nodes (remote queues)
 	ml       *memberlist.Memberlist
 	raftAddr string
 	fresh    bool
@@ -52,7 +54,10 @@ type Node struct {
 	wg   sync.WaitGroup
 }
 
-var _ meta.Log = (*Node)(nil)
+var (
+	_ meta.Log      = (*Node)(nil)
+	_ broker.Remote = (*Node)(nil)
+)
 
 // New returns a node with cfg, not started: OpenLog starts it.
 func New(cfg Config) (*Node, error) {
@@ -64,7 +69,9 @@ func New(cfg Config) (*Node, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	log = log.With("node", cfg.NodeName)
-	return &Node{cfg: cfg, log: log, events: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+	n := &Node{cfg: cfg, log: log, events: make(chan struct{}, 1), stop: make(chan struct{})}
+	n.links = newLinks(cfg.NodeName, log, n.memberAddr)
+	return n, nil
 }
 
 // OpenLog starts the node and returns it as the broker's metadata log:
@@ -114,6 +121,7 @@ func (n *Node) start(applier meta.Applier) error {
 	}
 	n.inter = newInterNode(ln, n.log)
 	n.inter.handle = n.serveRPC
+	n.inter.link = n.links.accept
 	port := ln.Addr().(*net.TCPAddr).Port
 	n.raftAddr = net.JoinHostPort(advertiseIP, strconv.Itoa(port))
 	layer := &raftLayer{m: n.inter, advertise: &net.TCPAddr{IP: net.ParseIP(advertiseIP), Port: port}, closed: make(chan struct{})}
@@ -512,6 +520,7 @@ func (n *Node) shutdown() error {
 	if n.trans != nil {
 		n.trans.Close()
 	}
+	n.links.close()
 	if n.inter != nil {
 		n.inter.close()
 	}

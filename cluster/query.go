@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 )
 
@@ -46,8 +45,8 @@ func (n *Node) Query(ctx context.Context, node string, req []byte) ([]byte, erro
 	if node == n.cfg.NodeName {
 		return n.answerQuery(ctx, req)
 	}
-	addr := n.memberAddr(node)
-	if addr == "" {
+	addr, ok := n.memberAddr(node)
+	if !ok {
 		return nil, fmt.Errorf("query %s: %w", node, ErrNodeDown)
 	}
 	rep, err := call(ctx, addr, rpcQuery, req)
@@ -74,20 +73,6 @@ func (n *Node) answerQuery(ctx context.Context, req []byte) ([]byte, error) {
 		data = []byte{}
 	}
 	return data, err
-}
-
-// memberAddr returns the inter-node address of a member that the gossip
-// sees up, or "".
-func (n *Node) memberAddr(name string) string {
-	for _, m := range n.ml.Members() {
-		if m.Name != name || (m.State != memberlist.StateAlive && m.State != memberlist.StateSuspect) {
-			continue
-		}
-		if a, ok := decodeNodeMeta(m.Meta); ok {
-			return a
-		}
-	}
-	return ""
 }
 
 // Status is this node's own view of its place in the cluster.

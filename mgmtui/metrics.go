@@ -27,6 +27,9 @@ func (a *API) metrics(w http.ResponseWriter, _ *http.Request, _ *user) {
 		vs := v.MessageStats()
 		stats.Add(&vs)
 		for _, q := range v.Queues() {
+			if _, remote := q.(broker.RemoteQueue); remote {
+				continue // per node, as RabbitMQ's: its home reports it
+			}
 			queues = append(queues, q.Info())
 		}
 		exchanges += len(v.Exchanges())

@@ -15,8 +15,12 @@ func (a *API) queueObject(q broker.QueueHandle) object {
 	rates := a.rates.rates(queueKey(info.Vhost, info.Name))
 	totals := queueTotals{ready: info.Ready, unacked: info.Unacked, readyBytes: info.ReadyBytes}
 	o := totals.object(rates)
+	node := info.Node // the queue's home node in a cluster
+	if node == "" {
+		node = a.opts.Node
+	}
 	for k, v := range map[string]any{
-		"name": info.Name, "vhost": info.Vhost, "node": a.opts.Node, "type": "classic",
+		"name": info.Name, "vhost": info.Vhost, "node": node, "type": "classic",
 		"durable": info.Durable, "auto_delete": info.AutoDelete, "exclusive": info.Exclusive,
 		"arguments": tableToJSON(info.Arguments), "consumers": info.Consumers, "state": "running",
 		"message_bytes": info.ReadyBytes, "message_bytes_ready": info.ReadyBytes,

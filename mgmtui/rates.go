@@ -94,6 +94,9 @@ func (a *API) sampleOnce(now time.Time) {
 		total.Add(&ms)
 		var vt queueTotals
 		for _, q := range v.Queues() {
+			if _, remote := q.(broker.RemoteQueue); remote {
+				continue // sampled by its home node; a round trip each is too dear here
+			}
 			info := q.Info()
 			vt.add(info)
 			qs := q.MessageStats()

@@ -18,7 +18,8 @@ import (
 // RabbitMQ names: the x-dead-letter-exchange type, x-queue-type, then
 // x-expires, x-message-ttl, x-dead-letter-routing-key, x-max-length,
 // x-max-length-bytes, x-max-priority, x-overflow, x-queue-mode,
-// x-single-active-consumer, and last the arguments of other queue types.
+// x-single-active-consumer, x-queue-leader-locator, and last the arguments
+// of other queue types.
 // Only classic queues exist here: x-queue-type "quorum" and "stream" are
 // refused as unsupported.
 func ParseArguments(vhost, name string, args amqp.Table) (Config, error) {
@@ -123,12 +124,21 @@ func ParseArguments(vhost, name string, args amqp.Table) (Config, error) {
 		}
 		cfg.SingleActiveConsumer = b
 	}
+	if v, ok := args["x-queue-leader-locator"]; ok {
+		s, isString := v.(string)
+		switch {
+		case !isString:
+			return Config{}, p.unacceptableType("x-queue-leader-locator", v)
+		case !ValidLeaderLocator(s):
+			return Config{}, p.invalid("x-queue-leader-locator", "invalid_queue_locator_arg")
+		}
+	}
 	// Arguments of other queue types that RabbitMQ refuses on a classic
 	// queue, in the order they are checked.
 	classicUnsupported := [...]string{
 		"x-max-in-memory-length", "x-max-in-memory-bytes", "x-delivery-limit",
 		"x-quorum-initial-group-size", "x-max-age", "x-stream-max-segment-size-bytes",
-		"x-initial-cluster-size", "x-queue-leader-locator", "x-dead-letter-strategy",
+		"x-initial-cluster-size", "x-dead-letter-strategy",
 	}
 	for _, k := range classicUnsupported {
 		if _, ok := args[k]; ok {
@@ -137,6 +147,19 @@ func ParseArguments(vhost, name string, args amqp.Table) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// ValidLeaderLocator reports whether s is a queue leader locator
+// (x-queue-leader-locator, the queue-leader-locator policy key), which
+// places a new queue in a cluster: client-local (the node of the
+// declaring connection) or balanced (the node with the fewest queues);
+// random and least-leaders, RabbitMQ's older names, mean balanced.
+func ValidLeaderLocator(s string) bool {
+	switch s {
+	case "client-local", "balanced", "random", "least-leaders":
+		return true
+	}
+	return false
 }
 
 // ParseConsumeArguments validates the arguments of basic.consume as

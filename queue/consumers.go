@@ -22,6 +22,10 @@ type ConsumerOptions struct {
 	NoAck     bool // deliveries are settled as soon as Deliver accepts them
 	Exclusive bool // no other consumer may use the queue meanwhile
 	Priority  int  // x-priority: higher priorities are served first
+	// Prefetch is the consumer's own limit of unacked deliveries (0:
+	// none). A queue does not enforce it (the consumer refuses past it);
+	// a queue on another node of a cluster sizes its credit with it.
+	Prefetch int
 }
 
 // consumerState is one registered consumer.

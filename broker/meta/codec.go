@@ -16,8 +16,10 @@ import (
 // method that declares them (exchange.declare, queue.declare, queue.bind,
 // exchange.bind), preceded by their vhost.
 
-// codecVersion opens every encoded change list and snapshot.
-const codecVersion = 1
+// codecVersion opens every encoded change list and snapshot. Version 2
+// added the home node of a queue record (after its queue.declare);
+// version 1 data still decodes, its queues without a home.
+const codecVersion = 2
 
 // AppendOp appends the encoding of op.
 func AppendOp(buf []byte, op Op) []byte {
@@ -46,7 +48,19 @@ func AppendOp(buf []byte, op Op) []byte {
 	case AutoDeleteExchange:
 		buf = appendString(appendString(buf, o.Vhost), o.Name)
 	case DeclareQueue:
-		buf = appendBool(appendQueue(buf, &o.Queue), o.ServerNamed)
+		// A flags byte follows the queue: 1 server-named, 2 a home node
+		// follows (ops written before queues had homes hold 0 or 1).
+		var flags byte
+		if o.ServerNamed {
+			flags |= declareServerNamed
+		}
+		if o.Queue.Node != "" {
+			flags |= declareHasNode
+		}
+		buf = append(appendQueue(buf, &o.Queue), flags)
+		if o.Queue.Node != "" {
+			buf = appendString(buf, o.Queue.Node)
+		}
 	case DeleteQueue:
 		buf = appendString(appendString(buf, o.Vhost), o.Name)
 	case Bind:
@@ -100,7 +114,15 @@ func (r *reader) op() Op {
 	case opAutoDeleteExchange:
 		return AutoDeleteExchange{Vhost: r.string(), Name: r.string()}
 	case opDeclareQueue:
-		return DeclareQueue{Queue: *r.queue(), ServerNamed: r.bool()}
+		q := r.queue()
+		flags := r.byte()
+		if flags&^(declareServerNamed|declareHasNode) != 0 {
+			r.fail(fmt.Errorf("unknown queue.declare flags %#x", flags))
+		}
+		if flags&declareHasNode != 0 {
+			q.Node = r.string()
+		}
+		return DeclareQueue{Queue: *q, ServerNamed: flags&declareServerNamed != 0}
 	case opDeleteQueue:
 		return DeleteQueue{Vhost: r.string(), Name: r.string()}
 	case opBind:
@@ -123,6 +145,12 @@ func (r *reader) op() Op {
 	r.fail(errors.New("unknown op code"))
 	return nil
 }
+
+// The flags of an encoded DeclareQueue.
+const (
+	declareServerNamed byte = 1
+	declareHasNode     byte = 2
+)
 
 // AppendChanges appends the encoding of a list of changes (a log entry).
 func AppendChanges(buf []byte, cs []Change) []byte {
@@ -283,7 +311,7 @@ func appendRecord(buf []byte, r Record) []byte {
 	case *Exchange:
 		return appendExchange(buf, r)
 	case *Queue:
-		return appendQueue(buf, r)
+		return appendString(appendQueue(buf, r), r.Node)
 	case *Binding:
 		return appendBinding(buf, r)
 	}
@@ -303,7 +331,11 @@ func (r *reader) record() Record {
 	case KindExchange:
 		return r.exchange()
 	case KindQueue:
-		return r.queue()
+		q := r.queue()
+		if r.ver >= 2 {
+			q.Node = r.string()
+		}
+		return q
 	case KindBinding:
 		return r.binding()
 	}
@@ -374,6 +406,8 @@ func (r *reader) exchange() *Exchange {
 	return &Exchange{Vhost: vhost, Name: m.Exchange, Type: m.Type, Durable: m.Durable, AutoDelete: m.AutoDelete, Internal: m.Internal, Args: m.Arguments}
 }
 
+// appendQueue appends a queue's vhost and declaration (without its home
+// node, which records and ops append after it).
 func appendQueue(buf []byte, q *Queue) []byte {
 	m := amqp.QueueDeclare{Queue: q.Name, Durable: q.Durable, AutoDelete: q.AutoDelete, Arguments: q.Args}
 	return appendBytes(appendString(buf, q.Vhost), m.AppendArgs(nil))
@@ -431,6 +465,7 @@ func appendBool(buf []byte, v bool) []byte {
 type reader struct {
 	b   []byte
 	err error
+	ver byte // the version of a change list or snapshot (version)
 }
 
 func (r *reader) fail(err error) {
@@ -452,10 +487,14 @@ func (r *reader) byte() byte {
 
 func (r *reader) bool() bool { return r.byte() != 0 }
 
+// version reads the version that opens a change list or snapshot: this
+// one or an earlier one that still decodes.
 func (r *reader) version() {
-	if v := r.byte(); r.err == nil && v != codecVersion {
+	v := r.byte()
+	if r.err == nil && (v < 1 || v > codecVersion) {
 		r.fail(fmt.Errorf("unknown metadata encoding version %d", v))
 	}
+	r.ver = v
 }
 
 func (r *reader) uvarint() uint64 {

@@ -45,6 +45,8 @@ func everyOp() []Op {
 		DeleteExchange{Vhost: "/", Name: "x"},
 		DeclareQueue{Queue: Queue{Vhost: "/", Name: "q", Durable: true, AutoDelete: true, Args: richTable()}},
 		DeclareQueue{Queue: Queue{Vhost: "/", Name: "amq.gen-1", Args: amqp.Table{}}, ServerNamed: true},
+		DeclareQueue{Queue: Queue{Vhost: "/", Name: "homed", Args: amqp.Table{}, Node: "warren@a"}},
+		DeclareQueue{Queue: Queue{Vhost: "/", Name: "amq.gen-2", Args: amqp.Table{}, Node: "warren@b"}, ServerNamed: true},
 		DeleteQueue{Vhost: "/", Name: "q"},
 		Bind{Binding: Binding{Vhost: "/", Binding: exchange.Binding{Source: "x", Destination: q, Key: "a.#", Args: richTable()}}},
 		Bind{Binding: Binding{Vhost: "/", Binding: exchange.Binding{Source: "x", Destination: e, Key: "", Args: amqp.Table{}}}},
@@ -108,6 +110,7 @@ func everyRecord() []Record {
 		&Policy{Vhost: "/", Name: "p", Pattern: ".*", ApplyTo: "all", Priority: 7, Definition: map[string]any{"message-ttl": 1000.0}},
 		&Exchange{Vhost: "/", Name: "x", Type: "headers", Durable: true, Args: richTable()},
 		&Queue{Vhost: "/", Name: "q", Durable: true, Args: amqp.Table{"x-message-ttl": int32(5)}},
+		&Queue{Vhost: "/", Name: "r", Args: amqp.Table{}, Node: "warren@a"},
 		&Binding{Vhost: "/", Binding: exchange.Binding{Source: "x", Destination: exchange.Destination{Name: "y", IsExchange: true}, Args: amqp.Table{}}},
 		&Binding{Vhost: "/", Binding: exchange.Binding{Source: "x", Destination: exchange.Destination{Name: "q"}, Key: "k", Args: amqp.Table{"x-match": "all"}}},
 	}
@@ -188,5 +191,41 @@ func TestSnapshotRestoreRoundTrips(t *testing.T) {
 	}
 	if _, err := Restore(append(snap[:len(snap):len(snap)], 0)); err == nil {
 		t.Error("restored a snapshot with a trailing byte")
+	}
+}
+
+// TestVersion1StillDecodes: change lists and snapshots written before
+// queues had a home node (version 1, no node after a queue) decode, their
+// queues without a home; ops of that time (a flags byte of 0 or 1 after
+// the queue) too.
+func TestVersion1StillDecodes(t *testing.T) {
+	q := &Queue{Vhost: "/", Name: "q", Durable: true, Args: amqp.Table{"x-max-length": int32(3)}}
+	v1 := []byte{1, 2} // version 1, two records
+	v1 = appendRecord(v1, &Vhost{Name: "/"})
+	v1 = append(v1, byte(KindQueue))
+	v1 = appendQueue(v1, q)
+	s, err := Restore(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Queue("/", "q"); got == nil || !reflect.DeepEqual(got, q) {
+		t.Fatalf("restored %+v, want %+v", got, q)
+	}
+	changes := []byte{1, 1, 0, byte(KindQueue)}
+	changes = appendQueue(changes, q)
+	cs, err := DecodeChanges(changes)
+	if err != nil || len(cs) != 1 || !reflect.DeepEqual(cs[0].Record, q) {
+		t.Fatalf("decoded %+v, %v", cs, err)
+	}
+	for _, named := range []bool{false, true} {
+		op := append(appendQueue([]byte{byte(opDeclareQueue)}, q), map[bool]byte{false: 0, true: 1}[named])
+		got, err := DecodeOp(op)
+		if want := (DeclareQueue{Queue: *q, ServerNamed: named}); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("decoded %+v, %v; want %+v", got, err, want)
+		}
+	}
+	bad := append(appendQueue([]byte{byte(opDeclareQueue)}, q), 4)
+	if _, err := DecodeOp(bad); err == nil {
+		t.Error("decoded a declare with unknown flags")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/exchange"
+	"github.com/warrenmq/warren/queue"
 )
 
 // Kind names a kind of record.
@@ -103,10 +104,19 @@ type Exchange struct {
 
 // Queue is a shared (not exclusive) queue as queue.declare defines it.
 // Exclusive queues belong to one connection and are not metadata.
+//
+// Node is the queue's home in a cluster: the node that holds its
+// messages, chosen by the proposer before the declare enters the log (so
+// that every node applies the same choice). The other nodes reach the
+// queue through that node. "" is a standalone node's queue (and one
+// declared before queues had homes): every node that has it keeps it
+// locally. Node is not part of the declaration: a redeclare does not
+// compare it and cannot move the queue.
 type Queue struct {
 	Vhost, Name         string
 	Durable, AutoDelete bool
 	Args                amqp.Table
+	Node                string
 }
 
 // Binding is a binding in a vhost.
@@ -243,6 +253,12 @@ var policyChecks = map[string]func(v any) error{
 	"expires":                 policyInt(1, "queue expiry"),
 	"max-length":              policyInt(0, "maximum length"),
 	"max-length-bytes":        policyInt(0, "maximum length in bytes"),
+	"queue-leader-locator": func(v any) error {
+		if s, ok := v.(string); ok && queue.ValidLeaderLocator(s) {
+			return nil
+		}
+		return fmt.Errorf("%s is not a valid queue leader locator value", policyValueText(v))
+	},
 	"overflow": func(v any) error {
 		switch v {
 		case "drop-head", "reject-publish", "reject-publish-dlx":

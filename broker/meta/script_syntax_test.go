@@ -289,7 +289,7 @@ func parseSingleOp(a *scriptArgs) (Op, error) {
 	case "delete-exchange":
 		return DeleteExchange{Vhost: a.vhost(), Name: a.get("name", ""), IfUnused: a.flag("if-unused")}, nil
 	case "declare-queue":
-		q := Queue{Vhost: a.vhost(), Name: a.get("name", ""), Durable: a.flag("durable"), AutoDelete: a.flag("auto-delete")}
+		q := Queue{Vhost: a.vhost(), Name: a.get("name", ""), Durable: a.flag("durable"), AutoDelete: a.flag("auto-delete"), Node: a.get("node", "")}
 		serverNamed := a.flag("server-named")
 		var err error
 		q.Args, err = a.table("args")
@@ -381,6 +381,9 @@ func renderRecord(r Record) string {
 		word("auto-delete", r.AutoDelete)
 		if len(r.Args) > 0 {
 			b.WriteString(" args=" + renderTable(r.Args))
+		}
+		if r.Node != "" {
+			kv("node", r.Node)
 		}
 	case *Binding:
 		kv("vhost", r.Vhost)

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -136,6 +137,7 @@ func (n *Node) Start() {
 	}
 	bc := n.bcfg
 	bc.MetaLog = func(st meta.Store, a meta.Applier) (meta.Log, error) { return cn.OpenLog(st, a) }
+	bc.Remote = cn
 	sopts := store.DefaultOptions()
 	sopts.Logger = bc.Logger
 	st, err := store.Open(bc.DataDir, sopts)
@@ -289,20 +291,23 @@ func (c *Cluster) Eventually(timeout time.Duration, what string, check func() er
 	}
 }
 
+// Ports are drawn from below the kernel's ephemeral range (32768 and up
+// on Linux): a port found free there is not taken meanwhile by an
+// outgoing connection or by a listener on port 0 of another test, as one
+// from the ephemeral range can be between this check and the node's
+// start.
+const (
+	portLow  = 20000
+	portHigh = 32000
+)
+
 // freeGossipPort returns a port free for both TCP and UDP on 127.0.0.1,
 // as memberlist needs.
 func freeGossipPort(tb testing.TB) int {
 	tb.Helper()
-	for range 50 {
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatalf("find a free port: %v", err)
-		}
-		port := tl.Addr().(*net.TCPAddr).Port
-		ul, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		tl.Close()
-		if err == nil {
-			ul.Close()
+	for range 200 {
+		port := portLow + rand.IntN(portHigh-portLow)
+		if free(port, true) {
 			return port
 		}
 	}
@@ -313,10 +318,31 @@ func freeGossipPort(tb testing.TB) int {
 // freeTCPPort returns a free TCP port on 127.0.0.1.
 func freeTCPPort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("find a free port: %v", err)
+	for range 200 {
+		port := portLow + rand.IntN(portHigh-portLow)
+		if free(port, false) {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	tb.Fatal("no free TCP port")
+	return 0
+}
+
+// free reports whether port is free on 127.0.0.1 for TCP (and UDP).
+func free(port int, udp bool) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	tl, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer tl.Close()
+	if !udp {
+		return true
+	}
+	ul, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	ul.Close()
+	return true
 }

@@ -84,6 +84,32 @@ func TestClusterManagementAcrossProcesses(t *testing.T) {
 	if onC.Node != "warren@c" {
 		t.Fatalf("connection on c listed with node %q", onC.Node)
 	}
+	// A queue declared on c lives on c: a's API lists it with c as node.
+	cch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cch.QueueDeclare("homed-on-c", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	var queues []struct {
+		Name string `json:"name"`
+		Node string `json:"node"`
+	}
+	waitFor(t, 10*time.Second, "the queue declared on c listed by a", func() bool {
+		api.getJSON("/api/queues", &queues)
+		for _, q := range queues {
+			if q.Name == "homed-on-c" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, q := range queues {
+		if q.Name == "homed-on-c" && q.Node != "warren@c" {
+			t.Fatalf("queue declared on c listed by a with node %q", q.Node)
+		}
+	}
 	closed := conn.NotifyClose(make(chan *rmq.Error, 1))
 	api.mustDo(http.MethodDelete, "/api/connections/"+url.PathEscape(onC.Name), nil, http.StatusNoContent)
 	select {

@@ -131,6 +131,7 @@ func run(args []string) error {
 		}
 		defer node.Close()
 		cfg.MetaLog = node.OpenLog
+		cfg.Remote = node
 	} else if o.clusterJoin != "" {
 		return errors.New("--cluster-join needs --cluster-listen")
 	}
