@@ -46,6 +46,8 @@ const (
 	clRatio         = "consume rate / single node's"
 	clPublished     = "messages published on node 2"
 	clConsumed      = "messages consumed on node 3"
+	clSingleCPU     = "single node: CPU s per 1M msgs"
+	clCPUPerM       = "CPU s per 1M msgs consumed, 3 nodes"
 	// Failure detection: the home of a queue killed, its consumer on
 	// another node.
 	clForwardedBefore = "message from the home delivered before the kill" // 1 or 0
@@ -91,6 +93,7 @@ func measureCluster(b *broker, c config, sz clusterSizes) (map[string]float64, e
 	single, err := throughput(b, c)
 	failed("(a) on the single node", err)
 	fig[clSingleConsume], fig[clSinglePublish] = single["consume msg/s"], single["publish msg/s"]
+	fig[clSingleCPU] = single["CPU s per 1M msgs"]
 
 	cl, err := startCluster(b.bin, 3)
 	if err != nil {
@@ -239,14 +242,38 @@ func declareIdleQueues(cl *warrenCluster, n int) error {
 }
 
 // acrossNodes runs scenario (a) with its queue declared on node 1, its
-// producer on node 2 and its consumer on node 3.
+// producer on node 2 and its consumer on node 3, and reads each node's
+// CPU over the run.
 func acrossNodes(cl *warrenCluster, c config, fig map[string]float64) error {
 	c.URI, c.PublishURI, c.ConsumeURI = cl.nodes[0].uri, cl.nodes[1].uri, cl.nodes[2].uri
 	c.Quiet = true
+	cpu0 := make([]float64, len(cl.nodes))
+	for i, nd := range cl.nodes {
+		cpu0[i], _ = cpuSeconds(nd.pid())
+	}
 	s, err := run(context.Background(), c, func(second) {})
 	fig[clPublish], fig[clConsume] = s.PublishRate, s.ConsumeRate
 	fig[clPublished], fig[clConsumed] = float64(s.Published), float64(s.Consumed)
+	if s.Consumed > 0 {
+		var sum float64
+		for i, nd := range cl.nodes {
+			cpu1, cerr := cpuSeconds(nd.pid())
+			if cerr != nil {
+				return errors.Join(err, fmt.Errorf("CPU of %s: %w", nd.name, cerr))
+			}
+			fig[nodeCPUPerM(i)] = (cpu1 - cpu0[i]) / float64(s.Consumed) * 1e6
+			sum += cpu1 - cpu0[i]
+		}
+		fig[clCPUPerM] = sum / float64(s.Consumed) * 1e6
+	}
 	return err
+}
+
+// nodeCPUPerM names the figure of node i's (0-based) CPU per million
+// messages consumed across nodes.
+func nodeCPUPerM(i int) string {
+	role := [...]string{"home", "publisher's", "consumer's"}[i]
+	return fmt.Sprintf("node %d (%s): CPU s per 1M msgs", i+1, role)
 }
 
 // homeFailure declares a queue on a node that is not the raft leader (its

@@ -26,7 +26,8 @@ func (r *report) renderCluster() string {
 		name string
 		cols []string
 	}{
-		{"(a) across nodes", []string{clSingleConsume, clSinglePublish, clConsume, clPublish, clRatio, clPublished, clConsumed}},
+		{"(a) across nodes", []string{clSingleConsume, clSinglePublish, clConsume, clPublish, clRatio, clPublished, clConsumed,
+			clSingleCPU, clCPUPerM, nodeCPUPerM(0), nodeCPUPerM(1), nodeCPUPerM(2)}},
 		{"failure detection", []string{clShownDown, clCancel, clChannelClosed}},
 		{"leader failover", []string{clFailover, clRefused}},
 		{fmt.Sprintf("idle, %s durable queues", formatCount(int(f[clQueues]))), []string{clRSSEmpty, clCPUEmpty, clRSS, clRSSMax, clCPU, clCPUOfCore}},
@@ -59,7 +60,9 @@ func acrossNodesText(x row, client string) string {
 	fmt.Fprintf(&b, "**(a) across nodes.** Scenario (a) (%s; warren-perf's %s client) for %s with its queue declared on node 1, "+
 		"which is its home, the producer connected to node 2 and the consumer to node 3, after the idle part below "+
 		"(its queues are still declared). Right before the cluster started, the same scenario ran on the matrix's single node: "+
-		"the ratio is node 3's consume rate over that single node's. Goal (issue 12): at least half. ",
+		"the ratio is node 3's consume rate over that single node's. Goal (issue 12): at least half. "+
+		"CPU per million messages: the broker processes' user and system time over the run over the messages consumed "+
+		"(on the single node, as in (h)). ",
 		scenarioATitle, clientShortName(client), x.s.cfg.Duration)
 	switch ratio := f[clRatio]; {
 	case ratio <= 0:
@@ -136,8 +139,11 @@ func failoverText(f map[string]float64) string {
 		}
 		b.WriteString(". ")
 	}
-	if f[clFailover] <= 0 {
+	switch {
+	case f[clFailover] <= 0:
 		fmt.Fprintf(&b, "No declare succeeded within %s s.", format(f[clFailoverWait]))
+	case f[clRefused] == 0:
+		b.WriteString("None was refused: the first declare after the kill waited for the new leader and succeeded.")
 	}
 	return strings.TrimSpace(b.String())
 }
