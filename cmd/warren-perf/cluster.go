@@ -251,7 +251,9 @@ func acrossNodes(cl *warrenCluster, c config, fig map[string]float64) error {
 	for i, nd := range cl.nodes {
 		cpu0[i], _ = cpuSeconds(nd.pid())
 	}
+	start := time.Now()
 	s, err := run(context.Background(), c, func(second) {})
+	elapsed := time.Since(start).Seconds()
 	fig[clPublish], fig[clConsume] = s.PublishRate, s.ConsumeRate
 	fig[clPublished], fig[clConsumed] = float64(s.Published), float64(s.Consumed)
 	if s.Consumed > 0 {
@@ -261,7 +263,7 @@ func acrossNodes(cl *warrenCluster, c config, fig map[string]float64) error {
 			if cerr != nil {
 				return errors.Join(err, fmt.Errorf("CPU of %s: %w", nd.name, cerr))
 			}
-			fig[nodeCPUPerM(i)] = (cpu1 - cpu0[i]) / float64(s.Consumed) * 1e6
+			fig[nodeCPU(i)] = 100 * (cpu1 - cpu0[i]) / elapsed
 			sum += cpu1 - cpu0[i]
 		}
 		fig[clCPUPerM] = sum / float64(s.Consumed) * 1e6
@@ -269,11 +271,11 @@ func acrossNodes(cl *warrenCluster, c config, fig map[string]float64) error {
 	return err
 }
 
-// nodeCPUPerM names the figure of node i's (0-based) CPU per million
-// messages consumed across nodes.
-func nodeCPUPerM(i int) string {
+// nodeCPU names the figure of node i's (0-based) CPU over the run across
+// nodes, in percent of one core.
+func nodeCPU(i int) string {
 	role := [...]string{"home", "publisher's", "consumer's"}[i]
-	return fmt.Sprintf("node %d (%s): CPU s per 1M msgs", i+1, role)
+	return fmt.Sprintf("node %d (%s): CPU %% of one core", i+1, role)
 }
 
 // homeFailure declares a queue on a node that is not the raft leader (its

@@ -88,6 +88,8 @@ func parseConfig(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("warren-perf", flag.ContinueOnError)
 	fs.StringVar(&c.URI, "uri", "amqp://guest:guest@127.0.0.1:5672/", "broker URI")
+	fs.StringVar(&c.PublishURI, "publish-uri", "", "the producers' broker URI, when not -uri (e.g. another node of a cluster)")
+	fs.StringVar(&c.ConsumeURI, "consume-uri", "", "the consumers' broker URI, when not -uri (e.g. another node of a cluster)")
 	fs.IntVar(&c.Producers, "x", 1, "producers")
 	fs.IntVar(&c.Consumers, "y", 1, "consumers")
 	fs.IntVar(&c.Queues, "q", 1, "queues")
