@@ -218,8 +218,8 @@ type member struct {
 	} `json:"raft"`
 }
 
-// mgmtClient bounds every management call of the cluster scenario.
-var mgmtClient = &http.Client{Timeout: 5 * time.Second}
+// apiClient bounds every management call of the cluster scenario.
+var apiClient = &http.Client{Timeout: 5 * time.Second}
 
 // members asks the node's management API for the cluster's members.
 func (nd *clusterNode) members() ([]member, error) {
@@ -228,7 +228,7 @@ func (nd *clusterNode) members() ([]member, error) {
 		return nil, err
 	}
 	req.SetBasicAuth("guest", "guest")
-	resp, err := mgmtClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: /api/nodes: %w", nd.name, err)
 	}
@@ -253,11 +253,11 @@ func (c *warrenCluster) waitFormed(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
-		if _, err := c.leader(); err == nil {
+		_, err := c.leader()
+		if err == nil {
 			return nil
-		} else {
-			last = err
 		}
+		last = err
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("the cluster did not form within %s: %w", timeout, last)
