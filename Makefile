@@ -43,8 +43,10 @@ test: vet unit
 soak:
 	WARREN_SOAK=10m $(GO) test -run TestSoak -count=1 -timeout 30m -v ./cmd/warren/
 
-# Warren against RabbitMQ (when rabbitmq-server is installed), side by side;
-# writes docs/BENCHMARKS.md. Not part of `make test`.
+# Warren against RabbitMQ (when rabbitmq-server is installed), side by side,
+# and Warren's cluster scenario (three nodes on loopback; alone:
+# bin/warren-perf matrix --no-rabbitmq --scenarios cluster); writes
+# docs/BENCHMARKS.md. Not part of `make test`.
 bench: build
 	./$(BIN)/warren-perf matrix --warren $(BIN)/warren --out docs/BENCHMARKS.md
 

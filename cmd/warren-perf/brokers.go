@@ -23,6 +23,8 @@ type broker struct {
 	stop func()
 	// pprof is the host:port of Warren's net/http/pprof, "" for RabbitMQ.
 	pprof string
+	// bin is Warren's binary, "" for RabbitMQ.
+	bin string
 }
 
 func freePort() (int, error) {
@@ -72,7 +74,7 @@ func startWarren(bin string) (*broker, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	b := &broker{name: "Warren", uri: "amqp://guest:guest@" + addr + "/", pid: cmd.Process.Pid, pprof: pprofAddr, stop: func() {
+	b := &broker{name: "Warren", uri: "amqp://guest:guest@" + addr + "/", pid: cmd.Process.Pid, pprof: pprofAddr, bin: bin, stop: func() {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 		os.RemoveAll(dir)

@@ -4,6 +4,7 @@
 //
 //	warren-perf -x 1 -y 1 -s 16 -d 10s            # one scenario
 //	warren-perf matrix --warren bin/warren         # Warren vs RabbitMQ table
+//	warren-perf matrix --no-rabbitmq --scenarios cluster  # three Warren nodes
 //	warren-perf backlog --warren bin/warren        # issue 4's backlog figures
 package main
 
@@ -57,7 +58,13 @@ func main() {
 
 // config is one scenario.
 type config struct {
-	URI          string        `json:"-"`
+	URI string `json:"-"`
+	// PublishURI and ConsumeURI, when set, are where the producers and
+	// the consumers connect instead of URI, where the queues are declared
+	// and deleted (the cluster scenario publishes and consumes on other
+	// nodes than the queue's).
+	PublishURI   string        `json:"-"`
+	ConsumeURI   string        `json:"-"`
 	Producers    int           `json:"producers"`
 	Consumers    int           `json:"consumers"`
 	Queues       int           `json:"queues"`
@@ -81,6 +88,8 @@ func parseConfig(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("warren-perf", flag.ContinueOnError)
 	fs.StringVar(&c.URI, "uri", "amqp://guest:guest@127.0.0.1:5672/", "broker URI")
+	fs.StringVar(&c.PublishURI, "publish-uri", "", "the producers' broker URI, when not -uri (e.g. another node of a cluster)")
+	fs.StringVar(&c.ConsumeURI, "consume-uri", "", "the consumers' broker URI, when not -uri (e.g. another node of a cluster)")
 	fs.IntVar(&c.Producers, "x", 1, "producers")
 	fs.IntVar(&c.Consumers, "y", 1, "consumers")
 	fs.IntVar(&c.Queues, "q", 1, "queues")

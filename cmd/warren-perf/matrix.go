@@ -26,6 +26,10 @@ type scenario struct {
 	higher    bool     // a higher first figure is better
 }
 
+// warrenOnly reports whether the scenario measures Warren alone: the
+// cluster scenario starts Warren nodes of its own.
+func (s scenario) warrenOnly() bool { return s.id == clusterID }
+
 func throughput(b *broker, c config) (map[string]float64, error) {
 	c.URI = b.uri
 	c.Quiet = true
@@ -126,6 +130,10 @@ func dialRetry(uri string, attempts int) (*rmq.Connection, error) {
 	return nil, err
 }
 
+// scenarioATitle describes scenario (a), which the cluster scenario runs
+// across nodes too.
+const scenarioATitle = "1 producer, 1 consumer, 16 B, manual ack, prefetch 1000, multi-ack 100"
+
 // drainMessages is the prefill of the consume-ceiling row.
 const drainMessages = 500_000
 
@@ -151,7 +159,7 @@ func scenarios(d time.Duration) []scenario {
 	// scenarios left behind.
 	return []scenario{
 		{"g", "1,000 idle connections with a channel each", base, idleConnections, []string{"RSS MiB", "KiB per conn"}, false},
-		{"a", "1 producer, 1 consumer, 16 B, manual ack, prefetch 1000, multi-ack 100", base, throughput, tp, true},
+		{"a", scenarioATitle, base, throughput, tp, true},
 		{"b", "as (a) with confirms, window 1000", b, throughput, tp, true},
 		{"c", "1 KiB persistent, durable queue, confirms", c, throughput, tp, true},
 		{"d", "4 producers, 4 consumers, 4 queues", dd, throughput, tp, true},
@@ -161,6 +169,8 @@ func scenarios(d time.Duration) []scenario {
 		{"drain", "consume ceiling: 1 consumer as in (a) drains a prefilled queue of 500,000 × 16 B", drain, throughput, []string{"consume msg/s"}, true},
 		{metaID, fmt.Sprintf("metadata: 1 client declares %s durable queues, each bound to a topic exchange, while 1 producer as in (b) publishes to another queue", formatCount(metaQueues)),
 			meta, func(b *broker, c config) (map[string]float64, error) { return metadata(b, c, metaQueues) }, metaColumns, true},
+		{clusterID, "three Warren nodes on loopback: (a) across nodes, failure detection and leader failover, an idle cluster",
+			base, func(b *broker, c config) (map[string]float64, error) { return measureCluster(b, c, clusterDefaults) }, clusterColumns, true},
 	}
 }
 
@@ -221,6 +231,10 @@ func runMatrix(args []string) error {
 		s.cfg.Client = *client
 		r := row{s: s}
 		for _, b := range brokers { // alternate the brokers scenario by scenario
+			if s.warrenOnly() && b != warren {
+				r.figures, r.errs = append(r.figures, map[string]float64{}), append(r.errs, nil)
+				continue
+			}
 			fmt.Fprintf(os.Stderr, "(%s) %s on %s...\n", s.id, s.title, b.name)
 			fig, err := s.measure(b, s.cfg)
 			if err != nil {
@@ -229,7 +243,7 @@ func runMatrix(args []string) error {
 					fig = map[string]float64{}
 				}
 			}
-			r.figures = append(r.figures, fig)
+			r.figures, r.errs = append(r.figures, fig), append(r.errs, err)
 		}
 		rows = append(rows, r)
 	}
@@ -244,8 +258,8 @@ func runMatrix(args []string) error {
 			rep.profiles = profileMissed(warren, rep.goals, rows)
 		}
 	}
-	text, meta := rep.render(), rep.renderMeta()
-	fmt.Print(text, meta)
+	text, meta, clustered := rep.render(), rep.renderMeta(), rep.renderCluster()
+	fmt.Print(text, meta, clustered)
 	if *out != "" {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 			return fmt.Errorf("report dir: %w", err)
@@ -256,7 +270,8 @@ func runMatrix(args []string) error {
 		}
 		// The backlog benchmark's section is not the matrix's to rewrite,
 		// nor are the parts of the report this run did not measure.
-		if err := os.WriteFile(*out, []byte(composeReport(string(prev), text, meta)), 0o644); err != nil {
+		measured := map[section]string{metaSection: meta, clusterSection: clustered}
+		if err := os.WriteFile(*out, []byte(composeReport(string(prev), text, measured)), 0o644); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}
@@ -297,8 +312,10 @@ func againstSink(c config) (summary, error) {
 	return run(context.Background(), c, func(second) {})
 }
 
-// row is one scenario's figures, one map per broker.
+// row is one scenario's figures, one map per broker, and the error each
+// broker's measurement ended with (nil when it did not fail).
 type row struct {
 	s       scenario
 	figures []map[string]float64
+	errs    []error
 }

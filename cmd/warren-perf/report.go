@@ -48,11 +48,11 @@ func (r *report) find(id string) (row, bool) {
 }
 
 // matrixRows are the rows of the matrix's own table: every scenario's but
-// the metadata scenario's, which has a section of its own.
+// the metadata and cluster scenarios', which have sections of their own.
 func (r *report) matrixRows() []row {
 	var out []row
 	for _, x := range r.rows {
-		if x.s.id != metaID {
+		if x.s.id != metaID && x.s.id != clusterID {
 			out = append(out, x)
 		}
 	}

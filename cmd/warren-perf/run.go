@@ -96,17 +96,24 @@ func run(ctx context.Context, c config, each func(second)) (summary, error) {
 	errs := make(chan error, c.Producers+c.Consumers+1)
 	var wg sync.WaitGroup
 
+	pc, cc := c, c // the producers' and the consumers' configuration
+	if c.PublishURI != "" {
+		pc.URI = c.PublishURI
+	}
+	if c.ConsumeURI != "" {
+		cc.URI = c.ConsumeURI
+	}
 	var sum summary
 	if c.Prefill > 0 {
 		// Prefill with confirms, so that every message is in its queue
 		// before the consumers start and the drain measures delivery only.
-		pc := c
-		pc.Rate = 0
-		if pc.Confirm == 0 {
-			pc.Confirm = 1000
+		fc := pc
+		fc.Rate = 0
+		if fc.Confirm == 0 {
+			fc.Confirm = 1000
 		}
 		t0 := time.Now()
-		if err := produce(ctx, pc, topo, 0, &cnt, c.Prefill); err != nil {
+		if err := produce(ctx, fc, topo, 0, &cnt, c.Prefill); err != nil {
 			return summary{}, fmt.Errorf("prefill: %w", err)
 		}
 		sum.PrefillRate = float64(c.Prefill) / time.Since(t0).Seconds()
@@ -115,7 +122,7 @@ func run(ctx context.Context, c config, each func(second)) (summary, error) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := consume(ctx, c, topo.queues[i%len(topo.queues)], &cnt, lat); err != nil && ctx.Err() == nil {
+			if err := consume(ctx, cc, topo.queues[i%len(topo.queues)], &cnt, lat); err != nil && ctx.Err() == nil {
 				errs <- fmt.Errorf("consumer %d: %w", i, err)
 			}
 		}(i)
@@ -125,7 +132,7 @@ func run(ctx context.Context, c config, each func(second)) (summary, error) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				if err := produce(ctx, c, topo, i, &cnt, 0); err != nil && ctx.Err() == nil {
+				if err := produce(ctx, pc, topo, i, &cnt, 0); err != nil && ctx.Err() == nil {
 					errs <- fmt.Errorf("producer %d: %w", i, err)
 				}
 			}(i)

@@ -9,16 +9,21 @@ type section struct {
 	start, end string
 }
 
-// The report's sections: the backlog benchmark's, and the metadata
-// scenario's, which a matrix run of that scenario alone can rewrite
-// without the rest of the matrix.
+// The report's sections: the backlog benchmark's, and the metadata and
+// cluster scenarios', which a matrix run of that scenario alone can
+// rewrite without the rest of the matrix.
 var (
 	backlogSection = section{"<!-- backlog:start -->", "<!-- backlog:end -->"}
 	metaSection    = section{"<!-- meta:start -->", "<!-- meta:end -->"}
+	clusterSection = section{"<!-- cluster:start -->", "<!-- cluster:end -->"}
 	// notesSection holds hand-measured comparisons (a change's before and
 	// after) that no run measures; every run keeps it.
 	notesSection = section{"<!-- notes:start -->", "<!-- notes:end -->"}
 )
+
+// scenarioSections are the sections of scenarios the matrix measures, in
+// the order they follow its own part.
+var scenarioSections = []section{metaSection, clusterSection}
 
 // replace returns doc with the section (markers included) replaced by
 // text, or with text appended when doc has none. text must start and end
@@ -67,21 +72,27 @@ func (s section) remove(doc string) string {
 
 // composeReport returns the report file's new text from its old text and
 // what a matrix run rendered: main, the matrix's own part ("" when the run
-// measured none of its scenarios), and meta, the metadata section (""
-// when that scenario did not run). What the run did not measure is kept
-// from old: the matrix's part when main is "", the metadata section when
-// meta is "", and always the notes and the backlog section, which comes
-// last.
-func composeReport(old, main, meta string) string {
+// measured none of its scenarios), and measured, the text of each
+// scenario section the run measured. What the run did not measure is kept
+// from old: the matrix's part when main is "", every scenario section the
+// run did not measure, and always the notes and the backlog section,
+// which comes last.
+func composeReport(old, main string, measured map[section]string) string {
 	doc := main
 	if main == "" {
-		doc = notesSection.remove(backlogSection.remove(metaSection.remove(old)))
+		doc = old
+		for _, s := range append([]section{notesSection, backlogSection}, scenarioSections...) {
+			doc = s.remove(doc)
+		}
 	}
-	if meta == "" {
-		meta = metaSection.extract(old)
-	}
-	if meta != "" {
-		doc = metaSection.replace(doc, meta)
+	for _, s := range scenarioSections {
+		text := measured[s]
+		if text == "" {
+			text = s.extract(old)
+		}
+		if text != "" {
+			doc = s.replace(doc, text)
+		}
 	}
 	if notes := notesSection.extract(old); notes != "" {
 		doc = notesSection.replace(doc, notes)

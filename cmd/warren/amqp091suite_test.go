@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,14 +25,46 @@ var knownSuiteFailures = map[string]string{}
 // excludedSuitePrefix names tests left out as a group, with the reason.
 var excludedSuitePrefix = map[string]string{}
 
-// recoveryTests are the suite's tests that find and force-close
-// connections through the management API on localhost:15672 as guest;
-// they run when that port is free for Warren's management listener.
-const recoveryTests = "TestConnectionRecovery"
+// The suite's recovery tests (TestConnectionRecovery*) find and
+// force-close connections through the management API, at an address
+// written into the suite: localhost:15672. suiteMgmtPatch makes it the
+// address in the environment variable suiteMgmtEnv, so that every run
+// talks to the management API of the node it tests, whatever holds port
+// 15672 (a RabbitMQ, another run of this test).
+const (
+	suiteMgmtEnv = "WARREN_SUITE_MGMT"
+	// suiteMgmtFile is the suite's file of management calls; every call
+	// builds its request in one place, the line suiteMgmtCall.
+	suiteMgmtFile = "internal/utils/http.go"
+	suiteMgmtCall = "http.NewRequest(method, url, nil)"
+)
 
-// TestAmqp091GoIntegrationSuite runs the integration_test.go of the
-// amqp091-go version in go.mod against a Warren started from the binary.
-// Set WARREN_SKIP_SUITE=1 to skip it.
+// suiteMgmtPatch is the file added to the suite's utils package: the
+// address rewrite that suiteMgmtCall goes through once patched.
+const suiteMgmtPatch = `//go:build integration
+
+package utils
+
+import (
+	"os"
+	"strings"
+)
+
+// warrenMgmtURL points url, written for localhost:15672, at the
+// management API named by $` + suiteMgmtEnv + ` (added by Warren's test).
+func warrenMgmtURL(url string) string {
+	if addr := os.Getenv("` + suiteMgmtEnv + `"); addr != "" {
+		return strings.Replace(url, "localhost:15672", addr, 1)
+	}
+	return url
+}
+`
+
+// TestAmqp091GoIntegrationSuite runs the integration_test.go and
+// recovery_test.go of the amqp091-go version in go.mod against Warren,
+// twice at once: against a standalone node, and against one node of three
+// warren processes clustered on loopback. Each run's management calls go
+// to the node it tests. Set WARREN_SKIP_SUITE=1 to skip it.
 func TestAmqp091GoIntegrationSuite(t *testing.T) {
 	if os.Getenv("WARREN_SKIP_SUITE") != "" {
 		t.Skip("WARREN_SKIP_SUITE is set")
@@ -41,51 +72,98 @@ func TestAmqp091GoIntegrationSuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	src := amqp091ModuleDir(t)
-	work := filepath.Join(t.TempDir(), "amqp091-go")
-	if out, err := exec.Command("cp", "-r", src, work).CombinedOutput(); err != nil {
-		t.Fatalf("copy module: %v\n%s", err, out)
-	}
-	if out, err := exec.Command("chmod", "-R", "u+w", work).CombinedOutput(); err != nil {
-		t.Fatalf("chmod: %v\n%s", err, out)
-	}
-	var extra []string
-	if ln, err := net.Listen("tcp", "127.0.0.1:15672"); err == nil {
-		ln.Close()
-		extra = []string{"--mgmt-listen", "127.0.0.1:15672"}
-	} else {
-		excludedSuitePrefix[recoveryTests] = "port 15672 is in use (is RabbitMQ running?), so Warren's management API cannot serve it"
-	}
-	p := startProcess(t, t.TempDir(), extra...)
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "test", "-tags", "integration", "-count=1", "-json",
-		"-timeout", "5m", "-run", suiteTests(t, work), ".")
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "AMQP_URL="+p.URL(), "GOFLAGS=-mod=mod")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, _ := cmd.Output()
-	res := parseTestJSON(out)
-	if len(res.passed)+len(res.failed) == 0 {
-		t.Fatalf("the suite ran no tests:\n%s\n%s", stderr.String(), tail(out, 4000))
-	}
-	t.Logf("amqp091-go integration suite: %d passed, %d failed, %d skipped",
-		len(res.passed), len(res.failed), len(res.skipped))
-	var unexpected []string
-	for _, name := range res.failed {
-		if _, known := knownSuiteFailures[name]; !known {
-			unexpected = append(unexpected, name)
-		}
-	}
-	for _, name := range unexpected {
-		t.Errorf("suite test %s failed:\n%s", name, res.output[name])
-	}
+	s := buildSuite(t)
+	// Both runs spend most of their time waiting (the recovery tests
+	// wait seconds for reconnections), so they run side by side.
+	t.Run("standalone", func(t *testing.T) {
+		t.Parallel()
+		p := startWithManagement(t, t.TempDir())
+		s.run(t, p)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		nodes := startCluster(t, 3, 2) // the suite's node joined the cluster last
+		s.run(t, nodes[2])
+	})
 	for name, why := range knownSuiteFailures {
 		t.Logf("not run, known failure %s: %s", name, why)
 	}
 	for p, why := range excludedSuitePrefix {
 		t.Logf("not run, %s*: %s", p, why)
+	}
+}
+
+// suite is the amqp091-go test binary, built once for every run.
+type suite struct {
+	dir, bin string
+	tests    string // the -test.run pattern
+}
+
+// buildSuite copies the amqp091-go module, patches its management
+// address (suiteMgmtPatch) and builds its integration tests.
+func buildSuite(t *testing.T) suite {
+	t.Helper()
+	src := amqp091ModuleDir(t)
+	tmp := t.TempDir()
+	s := suite{dir: filepath.Join(tmp, "amqp091-go"), bin: filepath.Join(tmp, "amqp091-go.test")}
+	if out, err := exec.Command("cp", "-r", src, s.dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy module: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("chmod", "-R", "u+w", s.dir).CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+	calls := filepath.Join(s.dir, suiteMgmtFile)
+	b, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatalf("read the suite's management calls: %v", err)
+	}
+	if n := bytes.Count(b, []byte(suiteMgmtCall)); n != 1 {
+		t.Fatalf("%s has %d of %q, want 1: the suite changed; see suiteMgmtPatch", suiteMgmtFile, n, suiteMgmtCall)
+	}
+	b = bytes.Replace(b, []byte(suiteMgmtCall), []byte("http.NewRequest(method, warrenMgmtURL(url), nil)"), 1)
+	if err := os.WriteFile(calls, b, 0o644); err != nil {
+		t.Fatalf("patch the suite: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(calls), "warren_mgmt.go"), []byte(suiteMgmtPatch), 0o644); err != nil {
+		t.Fatalf("patch the suite: %v", err)
+	}
+	build := exec.Command("go", "test", "-c", "-tags", "integration", "-o", s.bin, ".")
+	build.Dir = s.dir
+	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the suite: %v\n%s", err, out)
+	}
+	s.tests = suiteTests(t, s.dir)
+	return s
+}
+
+// run runs the suite against p's AMQP listener and management API and
+// fails t with the output of each suite test that failed.
+func (s suite) run(t *testing.T, p *process) {
+	t.Helper()
+	if p.MgmtAddr == "" {
+		t.Fatal("the suite's node has no management listener")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "tool", "test2json", "-t", s.bin,
+		"-test.v=test2json", "-test.count=1", "-test.timeout=5m", "-test.run", s.tests)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "AMQP_URL="+p.URL(), suiteMgmtEnv+"="+p.MgmtAddr)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, _ := cmd.Output()
+	res := parseTestJSON(out)
+	if len(res.passed)+len(res.failed) == 0 {
+		t.Fatalf("the suite ran no tests:\n%s\n%s", stderr.String(), tail(out, 4000))
+	}
+	t.Logf("amqp091-go integration suite: %d passed, %d failed, %d skipped in %s",
+		len(res.passed), len(res.failed), len(res.skipped), time.Since(start).Round(time.Second))
+	for _, name := range res.failed {
+		if _, known := knownSuiteFailures[name]; !known {
+			t.Errorf("suite test %s failed:\n%s", name, res.output[name])
+		}
 	}
 }
 

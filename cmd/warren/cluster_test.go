@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +40,49 @@ func freeClusterPort(t *testing.T) string {
 	}
 	t.Fatal("no free cluster port")
 	return ""
+}
+
+// startCluster starts n warren processes clustered on loopback, each
+// with a data dir of its own: warren@n0 founds the cluster and every other
+// joins the ones before it. Node mgmt also serves the management API; the
+// call returns once that API lists n running voters.
+func startCluster(t *testing.T, n, mgmt int) []*process {
+	t.Helper()
+	var nodes []*process
+	var seeds []string
+	for i := range n {
+		gossip := freeClusterPort(t)
+		args := []string{"--node-name", fmt.Sprintf("warren@n%d", i), "--cluster-listen", gossip}
+		if len(seeds) > 0 {
+			args = append(args, "--cluster-join", strings.Join(seeds, ","))
+		}
+		start := startProcess
+		if i == mgmt {
+			start = startWithManagement
+		}
+		nodes = append(nodes, start(t, t.TempDir(), args...))
+		seeds = append(seeds, gossip)
+	}
+	api := newMgmtClient(t, nodes[mgmt])
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d running voters", n), func() bool {
+		var members []struct {
+			Running bool           `json:"running"`
+			Raft    map[string]any `json:"raft"`
+		}
+		// A joining node has guest only once it has the cluster's metadata.
+		status, reply := api.do(http.MethodGet, "/api/nodes", nil)
+		if status != http.StatusOK || json.Unmarshal(reply, &members) != nil {
+			return false
+		}
+		voters := 0
+		for _, m := range members {
+			if m.Running && m.Raft["suffrage"] == "voter" {
+				voters++
+			}
+		}
+		return voters == n
+	})
+	return nodes
 }
 
 // TestTwoProcessCluster starts two warren processes with --cluster-listen,
