@@ -46,13 +46,19 @@ func TestClusterManagementAcrossProcesses(t *testing.T) {
 			Protocol string `json:"protocol"`
 		} `json:"listeners"`
 	}
-	api.getJSON("/api/overview", &overview)
+	// A node that has just joined answers peer queries a moment after the
+	// raft configuration lists it.
 	amqpOf := map[string]bool{}
-	for _, l := range overview.Listeners {
-		if l.Protocol == "amqp" {
-			amqpOf[l.Node] = true
+	waitFor(t, 10*time.Second, "every node's AMQP listener in a's overview", func() bool {
+		api.getJSON("/api/overview", &overview)
+		clear(amqpOf)
+		for _, l := range overview.Listeners {
+			if l.Protocol == "amqp" {
+				amqpOf[l.Node] = true
+			}
 		}
-	}
+		return len(amqpOf) == 3
+	})
 	if overview.ClusterName != "warren@a" || len(amqpOf) != 3 {
 		t.Fatalf("overview: cluster %q, AMQP listeners of %v", overview.ClusterName, amqpOf)
 	}
