@@ -27,11 +27,9 @@ func (v *Vhost) declareExclusive(s QueueSpec, owner *conn) (*localQueue, error) 
 	if err := meta.CheckNewQueue(want, s.ServerNamed); err != nil {
 		return nil, err
 	}
-	shared := false // a shared queue of that name being declared right now
-	v.srv.meta.View(func(st *meta.State) { shared = st.Queue(v.name, s.Name) != nil })
-	if shared {
-		return nil, v.lockedQueue(s.Name)
-	}
+	// A shared queue of that name being declared right now may still
+	// appear: createQueue finds this one and leaves the shared one to
+	// dropExclusive. (Reading the metadata here would wait for a commit.)
 	cfg, err := queue.ParseArguments(v.name, s.Name, s.Args)
 	if err != nil {
 		return nil, err

@@ -54,12 +54,13 @@ func (f *fsm) Apply(l *raft.Log) any {
 			cs = f.state.Apply(op)
 		}
 	}
+	// Readers (View) see the state only once the broker follows it.
+	if len(cs) > 0 {
+		f.applier.Apply(cs)
+	}
 	f.mu.Unlock()
 	if err != nil {
 		f.log.Error("undecodable metadata op in the raft log", "index", l.Index, "err", err)
-	}
-	if len(cs) > 0 {
-		f.applier.Apply(cs)
 	}
 	f.setApplied(l.Index)
 	if resp != nil {
@@ -138,10 +139,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	cs := meta.Diff(f.state, next)
 	f.state = next
-	f.mu.Unlock()
 	if len(cs) > 0 {
 		f.applier.Apply(cs)
 	}
+	f.mu.Unlock()
 	f.setApplied(applied)
 	f.log.Info("metadata restored from a snapshot", "index", applied, "changes", len(cs))
 	return nil

@@ -55,9 +55,9 @@ const DefaultSnapshotEvery = 4096
 // Local is the single-node log. Proposals are serialised: each is checked,
 // applied to the state, written to the store as one record holding its
 // durable changes (so that after a crash it is there whole or not at all),
-// and handed to the applier. Only the log's own lock is held while the
-// store syncs, never a lock of the broker's, and readers of the state
-// (View) are held only while the state changes in memory.
+// and handed to the applier. Only the log's own locks are held while the
+// store syncs, never a lock of the broker's; readers of the state (View)
+// wait until the change is durable and applied.
 type Local struct {
 	store         Store
 	applier       Applier
@@ -151,16 +151,17 @@ func (l *Local) Propose(ctx context.Context, op Op) error {
 	}
 	defer func() { <-l.turn }()
 
+	// Readers of the state (View) wait while it runs ahead of the store
+	// and of the broker: what they see is durable and applied, so a node
+	// that answers from it (State.Answer) never answers ahead of the
+	// broker. Only metadata reads wait; no broker lock is held here.
 	l.mu.Lock()
 	if err := l.state.Check(op); err != nil {
 		l.mu.Unlock()
 		return err
 	}
 	cs := l.state.Apply(op)
-	l.mu.Unlock()
-
 	if err := l.write(cs); err != nil {
-		l.mu.Lock()
 		l.state.Undo(cs)
 		l.mu.Unlock()
 		return amqp.Errorf(amqp.InternalError, "could not store %s: %v", op, err)
@@ -168,6 +169,7 @@ func (l *Local) Propose(ctx context.Context, op Op) error {
 	if len(cs) > 0 {
 		l.applier.Apply(cs)
 	}
+	l.mu.Unlock()
 	if l.sinceSnapshot >= l.snapshotEvery {
 		if err := l.snapshot(); err != nil {
 			return fmt.Errorf("%s was applied, but the metadata snapshot failed: %w", op, err)
