@@ -73,7 +73,10 @@ func (s *Server) storeKeyFor(vhost, name string, durable bool) string {
 	gen := s.gens.m[gk]
 	s.gens.mu.Unlock()
 	key := queueStoreKey(vhost, name, gen)
-	if !durable || s.restoring {
+	// With a replicated metadata log a queue this node knew may reach it
+	// only after start (a follower learns its last entries from the
+	// leader): messages under its key are its own then, not a namesake's.
+	if !durable || s.restoring || s.cfg.MetaLog != nil {
 		return key
 	}
 	err := s.store.ScanQueueIndex(key, func(uint64, int, bool) error { return errFound })
