@@ -22,6 +22,7 @@ type homeSide struct {
 	deliveries   map[uint64]homeDelivery
 	proxies      map[uint64]*proxyConsumer
 	gone         bool // the link broke: nothing more is registered
+	names        nameCache
 }
 
 // homeDelivery is an unsettled delivery the peer holds.
@@ -68,19 +69,23 @@ func noQueue(vhost, name string) error {
 	return amqp.Errorf(amqp.NotFound, "no queue '%s' in vhost '%s'", name, vhost)
 }
 
+// noAnswer is the outcome handler of a publish that wants no reply.
+func noAnswer(queue.PublishResult) {}
+
 func (h *homeSide) onPublish(l *link, fr *frameReader) error {
 	id := fr.uvarint()
-	vhost, name := fr.string(), fr.string()
+	vhost, name := h.names.names(fr)
 	data := fr.bytes()
 	if err := fr.done(); err != nil {
 		return err
 	}
-	answer := func(res queue.PublishResult) {
-		if id != 0 {
+	answer := noAnswer
+	if id != 0 {
+		answer = func(res queue.PublishResult) {
 			l.reply(id, nil, func(b []byte) []byte { return append(b, byte(res)) })
 		}
 	}
-	m, err := queue.UnmarshalMessage(data)
+	m, err := decodeMessage(data)
 	srv := l.ls.srv.Load()
 	switch {
 	case err != nil:
@@ -355,11 +360,13 @@ func (p *proxyConsumer) Deliver(e broker.QueueEntry, redelivered bool) bool {
 	}
 	m := e.Message()
 	var encErr error
-	sent := p.l.send(func(b []byte) []byte {
-		b = appendUvarint(appendUvarint(append(b, frameDeliver), p.id), did)
+	sent := false
+	if start, ok := p.l.begin(); ok {
+		b := appendUvarint(appendUvarint(append(p.l.wbuf, frameDeliver), p.id), did)
 		b = appendFlag(b, redelivered)
-		return appendMessage(b, m, &encErr)
-	})
+		p.l.wbuf = appendMessage(b, m, &encErr)
+		sent = p.l.end(start)
+	}
 	if !sent || encErr != nil {
 		if did != 0 {
 			p.l.home.forget(did)

@@ -306,14 +306,30 @@ func (l *link) isClosed() bool {
 // reports false when the link is closed (nothing is sent). fn runs under
 // the write lock: it must only encode.
 func (l *link) send(fn func(b []byte) []byte) bool {
+	start, ok := l.begin()
+	if !ok {
+		return false
+	}
+	l.wbuf = fn(l.wbuf)
+	return l.end(start)
+}
+
+// begin starts a frame under the write lock, which end releases: the
+// caller appends the frame's body to l.wbuf in between. It reports false,
+// with the lock released, when the link is closed.
+func (l *link) begin() (int, bool) {
 	l.wmu.Lock()
 	if l.closed {
 		l.wmu.Unlock()
-		return false
+		return 0, false
 	}
 	start := len(l.wbuf)
 	l.wbuf = append(l.wbuf, 0, 0, 0, 0)
-	l.wbuf = fn(l.wbuf)
+	return start, true
+}
+
+// end finishes the frame begin started at start and wakes the writer.
+func (l *link) end(start int) bool {
 	size := len(l.wbuf) - start - 4
 	if size > maxFrame {
 		l.wbuf = l.wbuf[:start]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/queue"
 )
 
 // The queue link's frames (link.go): each is a 4-byte big-endian length
@@ -189,4 +190,56 @@ func (r *frameReader) done() error {
 		return fmt.Errorf("%w: %d bytes left over", errMalformed, len(r.b))
 	}
 	return r.err
+}
+
+// smallMessage is a message decoded from a link frame together with the
+// bytes it aliases: one allocation for a small message.
+type smallMessage struct {
+	m   queue.Message
+	buf [smallMessageBytes]byte
+}
+
+// smallMessageBytes is the largest encoded message a smallMessage holds.
+const smallMessageBytes = 112
+
+// decodeMessage decodes a message from a frame (whose buffer is reused)
+// into memory of its own: the message, its strings and its body share one
+// allocation for a small message, two otherwise.
+func decodeMessage(data []byte) (*queue.Message, error) {
+	if len(data) <= smallMessageBytes {
+		return (&smallMessage{}).decode(data)
+	}
+	m := &queue.Message{}
+	if err := queue.UnmarshalMessageShared(append([]byte(nil), data...), m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decode decodes data (at most smallMessageBytes) into sm.
+func (sm *smallMessage) decode(data []byte) (*queue.Message, error) {
+	n := copy(sm.buf[:], data)
+	if err := queue.UnmarshalMessageShared(sm.buf[:n:n], &sm.m); err != nil {
+		return nil, err
+	}
+	return &sm.m, nil
+}
+
+// nameCache keeps the last vhost and queue name a link's reader decoded,
+// so that a stream of frames for one queue does not copy them each time.
+// Only the reader goroutine uses it.
+type nameCache struct {
+	vhost, name string
+}
+
+// names reads a vhost and a queue name.
+func (c *nameCache) names(fr *frameReader) (vhost, name string) {
+	v, n := fr.bytes(), fr.bytes()
+	if string(v) != c.vhost {
+		c.vhost = string(v)
+	}
+	if string(n) != c.name {
+		c.name = string(n)
+	}
+	return c.vhost, c.name
 }

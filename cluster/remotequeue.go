@@ -100,13 +100,23 @@ func (c *clientSide) onDeliver(l *link, fr *frameReader) error {
 	if err := fr.done(); err != nil {
 		return err
 	}
-	m, err := queue.UnmarshalMessage(data)
+	var e *remoteEntry
+	var err error
+	if len(data) <= smallMessageBytes {
+		// The entry, the message and its bytes in one allocation.
+		se := &smallEntry{}
+		e = &se.e
+		e.m, err = se.sm.decode(data)
+	} else {
+		e = &remoteEntry{}
+		e.m, err = decodeMessage(data)
+	}
 	if err != nil {
 		l.ls.log.Error("undecodable delivery from another node, requeued there", "peer", l.peer, "err", err)
 		l.settle(broker.SettleRequeue, []uint64{did})
 		return nil
 	}
-	e := &remoteEntry{l: l, id: did, m: m, redelivered: redelivered}
+	e.l, e.id, e.redelivered = l, did, redelivered
 	rc := c.consumer(cid)
 	if rc == nil {
 		if did != 0 {
@@ -177,6 +187,12 @@ type remoteEntry struct {
 	m           *queue.Message
 	redelivered bool
 	rc          *remoteConsumer // nil for basic.get
+}
+
+// smallEntry is a remoteEntry with room for a small message.
+type smallEntry struct {
+	e  remoteEntry
+	sm smallMessage
 }
 
 // Message implements broker.QueueEntry.
@@ -285,9 +301,11 @@ func (q *remoteQueue) Publish(m *queue.Message) queue.PublishResult {
 		return queue.Rejected
 	}
 	var encErr error
-	sent := l.send(func(b []byte) []byte {
-		return q.appendPublish(appendUvarint(append(b, framePublish), 0), m, &encErr)
-	})
+	sent := false
+	if start, ok := l.begin(); ok {
+		l.wbuf = q.appendPublish(appendUvarint(append(l.wbuf, framePublish), 0), m, &encErr)
+		sent = l.end(start)
+	}
 	if !sent || encErr != nil {
 		return queue.Rejected
 	}

@@ -3,13 +3,15 @@ package queue
 import (
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 )
 
 // decoder reads the store encoding. The first error sticks: later reads
 // return zero values, so callers check err once at the end.
 type decoder struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	shared bool // strings and byte strings alias b (which must not change)
 }
 
 func (d *decoder) fail(err error) {
@@ -101,13 +103,25 @@ func (d *decoder) span() []byte {
 	return p
 }
 
-func (d *decoder) string() string { return string(d.span()) }
+func (d *decoder) string() string {
+	p := d.span()
+	if d.shared {
+		if len(p) == 0 {
+			return ""
+		}
+		return unsafe.String(&p[0], len(p))
+	}
+	return string(p)
+}
 
 // bytes returns a copy of a length-prefixed byte string (nil when empty).
 func (d *decoder) bytes() []byte {
 	p := d.span()
 	if len(p) == 0 {
 		return nil
+	}
+	if d.shared {
+		return p[:len(p):len(p)]
 	}
 	return append([]byte(nil), p...)
 }

@@ -63,8 +63,29 @@ func UnmarshalMessage(b []byte) (*Message, error) {
 	if b[0] != messageFormatV1 {
 		return nil, fmt.Errorf("decode message: unknown format version %d", b[0])
 	}
-	d := decoder{b: b[1:]}
 	m := &Message{}
+	if err := unmarshalMessage(b, m, false); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// UnmarshalMessageShared decodes a message in the store encoding into m
+// without copying: m's strings and body alias b, which the caller hands
+// over (nothing may change b while m is in use); so may the strings of
+// header tables.
+func UnmarshalMessageShared(b []byte, m *Message) error {
+	if len(b) == 0 {
+		return fmt.Errorf("decode message: %w", errTruncated)
+	}
+	if b[0] != messageFormatV1 {
+		return fmt.Errorf("decode message: unknown format version %d", b[0])
+	}
+	return unmarshalMessage(b, m, true)
+}
+
+func unmarshalMessage(b []byte, m *Message, shared bool) error {
+	d := decoder{b: b[1:], shared: shared}
 	m.ID = d.uvarint()
 	m.Exchange = d.string()
 	m.RoutingKey = d.string()
@@ -74,9 +95,9 @@ func UnmarshalMessage(b []byte) (*Message, error) {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("decode message: %w", d.err)
+		return fmt.Errorf("decode message: %w", d.err)
 	}
-	return m, nil
+	return nil
 }
 
 // propertyStrings lists the string properties with their flags, in flag
