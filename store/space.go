@@ -84,6 +84,7 @@ type spaceGuard struct {
 	free, floor atomic.Int64
 	refusing    atomic.Bool
 	measuredAt  atomic.Int64 // unix nanoseconds of the last measure
+	measuring   atomic.Bool  // a caller of Badger.Space is measuring
 	mu          sync.Mutex   // serialises measures and ballast changes
 }
 
@@ -221,8 +222,11 @@ func (b *Badger) Space() Space {
 	if g.refusing.Load() {
 		stale = refusingStale // notice freed space at once
 	}
-	if time.Since(time.Unix(0, g.measuredAt.Load())) > stale {
-		if _, err := g.measure(); err != nil {
+	if time.Since(time.Unix(0, g.measuredAt.Load())) > stale && g.measuring.CompareAndSwap(false, true) {
+		// One caller measures; the others use the figures they have.
+		_, err := g.measure()
+		g.measuring.Store(false)
+		if err != nil {
 			b.log.Warn("measuring the store's disk failed", "err", err)
 		}
 	}

@@ -24,10 +24,10 @@ import (
 // (WARREN_KILL9_SEED replays them).
 
 // killRuns is how many times each test kills the broker.
-const killRuns = 4
+const killRuns = 3
 
 // bigQueueMessages is the size of the queue purged or deleted.
-const bigQueueMessages = 60000
+const bigQueueMessages = 20000
 
 // killSeed returns the seed of a test's random kill points.
 func killSeed(t *testing.T) uint64 {
