@@ -2,53 +2,13 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warrenmq/warren/internal/testfs"
 )
-
-// smallFS mounts a tmpfs of size bytes for the test and unmounts it at
-// the end. Mounting needs root (CAP_SYS_ADMIN): without it the test is
-// skipped, saying so.
-func smallFS(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("cannot mount a %d-byte tmpfs for the data dir (needs root): %v", size, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes a file in dir until the file system is full and returns
-// its path.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for i := 0; i < 1<<16; i++ { // bounded: 4 GiB
-		if _, err := f.Write(buf); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				return path
-			}
-			t.Fatal(err)
-		}
-	}
-	t.Fatal("the file system never filled")
-	return ""
-}
 
 // TestFullDiskRefusesMessagesInsteadOfDying fills a 48 MiB file system
 // with 4 KiB messages: the store refuses them with ErrNoSpace at its
@@ -57,7 +17,7 @@ func fillDisk(t *testing.T, dir string) string {
 // filled by another file, the store opens (its ballast gives Badger
 // room) and its messages can still be removed.
 func TestFullDiskRefusesMessagesInsteadOfDying(t *testing.T) {
-	fs := smallFS(t, 48<<20)
+	fs := testfs.Small(t, 48<<20)
 	dir := filepath.Join(fs, "data")
 	b, err := Open(dir, DefaultOptions())
 	if err != nil {
@@ -96,7 +56,7 @@ func TestFullDiskRefusesMessagesInsteadOfDying(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	filler := fillDisk(t, fs)
+	filler := testfs.Fill(t, fs)
 	reopened, err := Open(dir, DefaultOptions())
 	if err != nil {
 		b = nil

@@ -2,59 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	rmq "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/internal/testfs"
 )
-
-// smallFS mounts a tmpfs of size bytes for the test and unmounts it at
-// the end (after the processes the test started are killed). Mounting
-// needs root (CAP_SYS_ADMIN): without it the test is skipped, saying so.
-func smallFS(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("cannot mount a %d-byte tmpfs for the data dir (needs root): %v", size, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes a file in dir until its file system is full and returns
-// the file's path.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for i := 0; i < 1<<16; i++ { // bounded: 4 GiB
-		if _, err := f.Write(buf); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				return path
-			}
-			t.Fatal(err)
-		}
-	}
-	t.Fatal("the file system never filled")
-	return ""
-}
 
 // publishUntilStalled publishes persistent 4 KiB messages with confirms to
 // q from several connections at full speed until none is confirmed for
@@ -191,7 +151,7 @@ func queueDepth(t *testing.T, url, q string) int64 {
 // within seconds (value-log GC runs while space is low), so publishing
 // works again on that disk.
 func TestDiskFullNeverKillsTheBroker(t *testing.T) {
-	fs := smallFS(t, 64<<20)
+	fs := testfs.Small(t, 64<<20)
 	dir := filepath.Join(fs, "data")
 	p := startProcess(t, dir, "--disk-free-limit", fmt.Sprint(10<<20))
 	c, err := rmq.Dial(p.URL())
@@ -222,7 +182,7 @@ func TestDiskFullNeverKillsTheBroker(t *testing.T) {
 	}
 
 	p.kill()
-	filler := fillDisk(t, fs)
+	filler := testfs.Fill(t, fs)
 	p = startProcess(t, dir, "--disk-free-limit", fmt.Sprint(10<<20))
 	if got := queueDepth(t, p.URL(), "fill"); got < acked {
 		t.Fatalf("after the restart the queue holds %d messages, %d were confirmed", got, acked)
