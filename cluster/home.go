@@ -55,6 +55,21 @@ func (h *homeSide) forget(id uint64) {
 }
 
 // queue returns the named queue if this node is its home.
+// requestedQueue ends the decoding of a request about the queue vhost/name
+// and returns that queue. When the frame is malformed it returns the
+// decoding error; when this node has no such queue it answers request id
+// so and returns nil and no error.
+func (l *link) requestedQueue(fr *frameReader, id uint64, vhost, name string) (broker.QueueHandle, error) {
+	if err := fr.done(); err != nil {
+		return nil, err
+	}
+	q := l.homeQueue(vhost, name)
+	if q == nil {
+		l.reply(id, noQueue(vhost, name), nil)
+	}
+	return q, nil
+}
+
 func (l *link) homeQueue(vhost, name string) broker.QueueHandle {
 	srv := l.ls.srv.Load()
 	if srv == nil {
@@ -105,13 +120,9 @@ func (h *homeSide) onConsume(l *link, fr *frameReader) error {
 	flags := fr.byte()
 	priority := fr.varint()
 	credit := fr.uvarint()
-	if err := fr.done(); err != nil {
-		return err
-	}
-	q := l.homeQueue(vhost, name)
+	q, err := l.requestedQueue(fr, id, vhost, name)
 	if q == nil {
-		l.reply(id, noQueue(vhost, name), nil)
-		return nil
+		return err
 	}
 	p := &proxyConsumer{l: l, id: cid, q: q, noAck: flags&consumeNoAck != 0, credit: int64(min(credit, 1<<30))}
 	h.mu.Lock()
@@ -128,7 +139,7 @@ func (h *homeSide) onConsume(l *link, fr *frameReader) error {
 		l.reply(id, errors.New("consumer id in use"), nil)
 		return nil
 	}
-	err := q.AddConsumer(p, queue.ConsumerOptions{NoAck: p.noAck, Exclusive: flags&consumeExclusive != 0, Priority: int(priority)})
+	err = q.AddConsumer(p, queue.ConsumerOptions{NoAck: p.noAck, Exclusive: flags&consumeExclusive != 0, Priority: int(priority)})
 	if err != nil {
 		h.mu.Lock()
 		delete(h.proxies, cid)
@@ -229,13 +240,9 @@ func (h *homeSide) onGet(l *link, fr *frameReader) error {
 	id := fr.uvarint()
 	vhost, name := fr.string(), fr.string()
 	noAck := fr.flag()
-	if err := fr.done(); err != nil {
-		return err
-	}
-	q := l.homeQueue(vhost, name)
+	q, err := l.requestedQueue(fr, id, vhost, name)
 	if q == nil {
-		l.reply(id, noQueue(vhost, name), nil)
-		return nil
+		return err
 	}
 	e, remaining, ok := q.Get(noAck)
 	if !ok {
@@ -266,13 +273,9 @@ func (h *homeSide) onGet(l *link, fr *frameReader) error {
 func (h *homeSide) onPurge(l *link, fr *frameReader) error {
 	id := fr.uvarint()
 	vhost, name := fr.string(), fr.string()
-	if err := fr.done(); err != nil {
-		return err
-	}
-	q := l.homeQueue(vhost, name)
+	q, err := l.requestedQueue(fr, id, vhost, name)
 	if q == nil {
-		l.reply(id, noQueue(vhost, name), nil)
-		return nil
+		return err
 	}
 	n, err := q.Purge()
 	if err != nil {
@@ -287,13 +290,9 @@ func (h *homeSide) onInfo(l *link, fr *frameReader) error {
 	id := fr.uvarint()
 	vhost, name := fr.string(), fr.string()
 	touch := fr.flag()
-	if err := fr.done(); err != nil {
-		return err
-	}
-	q := l.homeQueue(vhost, name)
+	q, err := l.requestedQueue(fr, id, vhost, name)
 	if q == nil {
-		l.reply(id, noQueue(vhost, name), nil)
-		return nil
+		return err
 	}
 	if t, ok := q.(interface{ Touch() }); ok && touch {
 		t.Touch()
