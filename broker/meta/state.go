@@ -531,55 +531,39 @@ func (s *State) set(r Record) Record {
 			return prev.rec
 		}
 	case *User:
-		prev := s.users[r.Name]
-		s.users[r.Name] = r
-		if prev != nil {
-			return prev
-		}
+		return swap(s.users, r.Name, r)
 	case *Permission:
 		m := s.perms[r.User]
 		if m == nil {
 			m = map[string]*Permission{}
 			s.perms[r.User] = m
 		}
-		prev := m[r.Vhost]
-		m[r.Vhost] = r
-		if prev != nil {
-			return prev
-		}
+		return swap(m, r.Vhost, r)
 	case *Policy:
-		v := s.vhosts[r.Vhost]
-		prev := v.policies[r.Name]
-		v.policies[r.Name] = r
-		if prev != nil {
-			return prev
-		}
+		return swap(s.vhosts[r.Vhost].policies, r.Name, r)
 	case *Exchange:
-		v := s.vhosts[r.Vhost]
-		prev := v.exchanges[r.Name]
-		v.exchanges[r.Name] = r
-		if prev != nil {
-			return prev
-		}
+		return swap(s.vhosts[r.Vhost].exchanges, r.Name, r)
 	case *Queue:
-		v := s.vhosts[r.Vhost]
-		prev := v.queues[r.Name]
-		v.queues[r.Name] = r
-		if prev != nil {
-			return prev
-		}
+		return swap(s.vhosts[r.Vhost].queues, r.Name, r)
 	case *Binding:
 		v := s.vhosts[r.Vhost]
 		k := r.ID()
-		prev := v.bindings[k]
-		v.bindings[k] = r
 		index(v.bySource, r.Source, k, r)
 		index(v.byDest, r.Destination, k, r)
-		if prev != nil {
-			return prev
-		}
+		return swap(v.bindings, k, r)
 	}
 	return nil
+}
+
+// swap stores r under k in m and returns the record it replaced, or nil
+// (never a nil pointer in a Record).
+func swap[K comparable, R Record](m map[K]R, k K, r R) Record {
+	prev, ok := m[k]
+	m[k] = r
+	if !ok {
+		return nil
+	}
+	return prev
 }
 
 // remove deletes the record of r's kind and key.
