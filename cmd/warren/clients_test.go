@@ -82,15 +82,8 @@ func TestRabbitmqCToolsRoundTrip(t *testing.T) {
 		t.Fatalf("amqp-consume printed %q", got)
 	}
 	// The queue is empty again.
-	c, err := rmq.Dial(p.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ch := dialChannel(t, p.URL())
 	defer c.Close()
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
 	q, err := ch.QueueDeclarePassive("c-tools", true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -92,15 +92,8 @@ func publishUntilStalled(t *testing.T, url, q string, stall, limit time.Duration
 // drain consumes q until it has received want messages, or fails.
 func drain(t *testing.T, url, q string, want int64) {
 	t.Helper()
-	c, err := rmq.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ch := dialChannel(t, url)
 	defer c.Close()
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := ch.Qos(500, 0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -126,15 +119,8 @@ func drain(t *testing.T, url, q string, want int64) {
 // queueDepth returns the ready messages of q.
 func queueDepth(t *testing.T, url, q string) int64 {
 	t.Helper()
-	c, err := rmq.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ch := dialChannel(t, url)
 	defer c.Close()
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -154,14 +140,7 @@ func TestDiskFullNeverKillsTheBroker(t *testing.T) {
 	fs := testfs.Small(t, 64<<20)
 	dir := filepath.Join(fs, "data")
 	p := startProcess(t, dir, "--disk-free-limit", fmt.Sprint(10<<20))
-	c, err := rmq.Dial(p.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ch := dialChannel(t, p.URL())
 	if _, err := ch.QueueDeclare("fill", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -191,15 +170,8 @@ func TestDiskFullNeverKillsTheBroker(t *testing.T) {
 	defer os.Remove(filler)
 	// The space of the drained messages comes back (the filler stays),
 	// the alarm clears and a publisher gets through.
-	c, err = rmq.Dial(p.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ch = dialChannel(t, p.URL())
 	defer c.Close()
-	ch, err = c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}

@@ -49,14 +49,7 @@ func bigQueueTemplate(t *testing.T, n int) string {
 	t.Helper()
 	dir := t.TempDir()
 	p := startProcess(t, dir)
-	c, err := rmq.Dial(p.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ch := dialChannel(t, p.URL())
 	if _, err := ch.QueueDeclare("big", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -119,15 +112,8 @@ func killDuringQueueOp(t *testing.T, template string, op queueOp, delay time.Dur
 		t.Fatalf("copy the template data dir: %v", err)
 	}
 	p := startProcess(t, dir)
-	c, err := rmq.Dial(p.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ch := dialChannel(t, p.URL())
 	defer c.Close()
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
 	q, err := ch.QueueDeclarePassive("big", true, false, false, false, nil)
 	if err != nil || q.Messages != bigQueueMessages {
 		t.Fatalf("the template's queue: %+v, %v", q, err)
@@ -158,15 +144,8 @@ func messagesAfterRestart(t *testing.T, dir string) int {
 	t.Helper()
 	p := startProcess(t, dir)
 	defer p.kill()
-	c, err := rmq.Dial(p.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ch := dialChannel(t, p.URL())
 	defer c.Close()
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
 	q, err := ch.QueueDeclarePassive("big", true, false, false, false, nil)
 	var ae *rmq.Error
 	if errors.As(err, &ae) && ae.Code == rmq.NotFound {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	rmq "github.com/rabbitmq/amqp091-go"
 )
 
 // warrenBin is the broker binary built once for this package's tests.
@@ -174,4 +176,20 @@ func runBinary(args ...string) (string, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, warrenBin, args...).CombinedOutput()
 	return string(out), err
+}
+
+// dialChannel connects to url and opens a channel, failing the test if it
+// cannot.
+func dialChannel(t *testing.T, url string) (*rmq.Connection, *rmq.Channel) {
+	t.Helper()
+	c, err := rmq.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := c.Channel()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c, ch
 }
